@@ -1,0 +1,46 @@
+# Two commands do the whole set-up: `make demo` (the main job) and `make test` (the test suite).
+# Each creates .venv and installs what it needs when missing.
+PYTHON ?= python3
+VENV ?= .venv
+# CPU wheel by default; a GPU user overrides it, e.g. make demo TORCH_SPEC="torch==2.13.0 --index-url ..."
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all lint bench reproduce-quick reproduce-all ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/plstm reproduce fig3d --scale quick
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m ""
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check plstm_repro tests scripts
+
+bench: $(STAMP)
+	$(VENV)/bin/plstm bench
+
+reproduce-quick: $(STAMP)
+	$(VENV)/bin/plstm reproduce all --scale quick
+
+reproduce-all: $(STAMP)
+	$(VENV)/bin/plstm reproduce all --scale paper
+
+ui: $(STAMP)
+	$(VENV)/bin/plstm ui
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,7 @@
+"""Recurrent cells: the Phased LSTM / GRU and the baselines, all with forward(x, t, ...)."""
+
+from .baselines import BNLSTM, LSTM
+from .functional import time_gate
+from .phased_lstm import PhasedGRU, PhasedLSTM
+
+__all__ = ["time_gate", "PhasedLSTM", "PhasedGRU", "LSTM", "BNLSTM"]

@@ -1,0 +1,220 @@
+"""PhasedLSTM and PhasedGRU modules: parameters, initialisation and the loop over time.
+
+The equations live in :mod:`plstm_repro.cells.functional`. Parameters are named and shaped as in
+``torch.nn.LSTM`` / ``torch.nn.GRU`` (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+``bias_hh_l{k}``), so their weights load with ``load_state_dict(lstm.state_dict(), strict=False)``;
+each layer adds ``tau_l{k}``, ``shift_l{k}`` (in the units of ``t``) and ``r_on_l{k}``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as F
+from .checks import check_sequence_inputs, check_state, valid_mask
+
+
+class _PhasedRNNBase(nn.Module):
+    """Shared by PhasedLSTM and PhasedGRU; subclasses set ``_gates`` and ``_n_state``."""
+
+    _gates = 4
+    _n_state = 2
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = True,
+        r_on: float = 0.05,
+        leak: float = 1e-3,
+        tau_init: tuple[float, float] = (0.0, 3.0),
+        learn_r_on: bool = False,
+        learn_time: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if input_size < 1 or hidden_size < 1 or num_layers < 1:
+            raise ValueError(
+                "input_size, hidden_size, num_layers: expected positive integers, got "
+                f"{input_size}, {hidden_size}, {num_layers}"
+            )
+        if not 0.0 < r_on <= 1.0:
+            raise ValueError(f"r_on: expected a ratio in (0, 1], got {r_on}")
+        if leak < 0:
+            raise ValueError(f"leak: expected alpha >= 0, got {leak}")
+        lo, hi = tau_init
+        if not lo <= hi:
+            raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ exp(U(a, b))), got {tau_init}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first = bias, batch_first
+        self.r_on_init, self.leak, self.tau_init = r_on, leak, (float(lo), float(hi))
+        self.learn_r_on, self.learn_time = learn_r_on, learn_time
+        fk = {"device": device, "dtype": dtype}
+        G, H = self._gates * hidden_size, hidden_size
+        for k in range(num_layers):
+            fin = input_size if k == 0 else H
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(G, fin, **fk)))
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(G, H, **fk)))
+            if bias:
+                self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(G, **fk)))
+                self.register_parameter(f"bias_hh_l{k}", nn.Parameter(torch.empty(G, **fk)))
+            for name, learn in (("tau", learn_time), ("shift", learn_time), ("r_on", learn_r_on)):
+                value = torch.empty(H, **fk)
+                if learn:
+                    self.register_parameter(f"{name}_l{k}", nn.Parameter(value))
+                else:
+                    self.register_buffer(f"{name}_l{k}", value)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as nn.LSTM; tau ~ exp(U(a, b)); s ~ U(0, tau)."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        lo, hi = self.tau_init
+        for name, p in self.named_parameters():
+            if name.startswith(("weight", "bias")):
+                p.uniform_(-bound, bound)
+        for k in range(self.num_layers):
+            tau = getattr(self, f"tau_l{k}")
+            tau.copy_(torch.exp(torch.empty_like(tau).uniform_(lo, hi)))
+            getattr(self, f"shift_l{k}").copy_(torch.rand_like(tau) * tau)
+            getattr(self, f"r_on_l{k}").fill_(self.r_on_init)
+
+    def layer_params(self, k: int) -> dict[str, Tensor | None]:
+        g = lambda n: getattr(self, f"{n}_l{k}", None)  # noqa: E731
+        return {n: g(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "tau", "shift",
+                                  "r_on")}
+
+    def current_leak(self) -> float:
+        """alpha: the leak in train(), 0 in eval() (eq. 6; the paper turns it off at test)."""
+        return self.leak if self.training else 0.0
+
+    def time_gates(self, t: Tensor, k: int, mask: Tensor | None = None) -> Tensor:
+        """k_t [B, T, H] of layer k for timestamps t [B, T]; 0 at padded steps (state kept)."""
+        p = self.layer_params(k)
+        gate = F.time_gate(t, p["tau"], p["shift"], p["r_on"], self.current_leak())
+        return gate if mask is None else gate * mask.unsqueeze(-1).to(gate.dtype)
+
+    def openness(self, t: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Mean time-gate openness per layer [L] over valid steps, as logged for phased models."""
+        mask = None if lengths is None else valid_mask(lengths.to(t.device), t.shape[1])
+        out = []
+        for k in range(self.num_layers):
+            g = self.time_gates(t, k, mask)
+            n = g.shape[0] * g.shape[1] if mask is None else mask.sum()
+            out.append(g.sum() / (n * self.hidden_size))
+        return torch.stack(out)
+
+    def _prepare(self, x, t, state, lengths):
+        x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
+        B, T, _ = x.shape
+        mask = None if lengths is None else valid_mask(lengths, T)
+        state = check_state(state, self.num_layers, B, self.hidden_size, self._n_state)
+        if state is None:
+            z = x.new_zeros(self.num_layers, B, self.hidden_size)
+            state = (z,) * self._n_state
+        return x, t.to(x.device), lengths, mask, state
+
+    def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
+        x, t, lengths, mask, state = self._prepare(x, t, state, lengths)
+        finals = []
+        inp = x
+        for k in range(self.num_layers):
+            p = self.layer_params(k)
+            xw = inp @ p["weight_ih"].t()
+            if p["bias_ih"] is not None:
+                xw = xw + p["bias_ih"]
+            gates = self.time_gates(t, k, mask)
+            layer_state = tuple(s[k] for s in state)
+            out, fin = self._recurrence(k, xw, gates, layer_state, p)
+            finals.append(fin)
+            inp = out
+        if mask is not None:
+            inp = inp * mask.unsqueeze(-1).to(inp.dtype)
+        if not self.batch_first:
+            inp = inp.transpose(0, 1)
+        stacked = tuple(torch.stack(s) for s in zip(*finals))
+        return inp, self._pack_state(stacked)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+            f"r_on={self.r_on_init}, leak={self.leak}, tau_init={self.tau_init}, "
+            f"learn_time={self.learn_time}, learn_r_on={self.learn_r_on}"
+        )
+
+
+class PhasedLSTM(_PhasedRNNBase):
+    """Phased LSTM (eq. 1-10) with timestamps per sample and per step.
+
+    ``forward(x, t, state=None, lengths=None) -> (out, (h_n, c_n))`` with ``x`` [B, T, F],
+    ``t`` [B, T] (float64 accepted and used for the phase), ``out`` [B, T, H] (0 at padded
+    steps), ``h_n``/``c_n`` [num_layers, B, H] at each sample's last valid step. The same ``t``
+    drives every layer. ``state`` continues a stream: processing it in chunks equals one call.
+    The leak alpha applies in ``train()`` and is 0 in ``eval()``.
+    """
+
+    _gates = 4
+    _n_state = 2
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, r_on: float = 0.05, leak: float = 1e-3,
+                 tau_init: tuple[float, float] = (0.0, 3.0), learn_r_on: bool = False,
+                 learn_time: bool = True, peephole: bool = False, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, r_on, leak,
+                         tau_init, learn_r_on, learn_time, device, dtype)
+        self.peephole = peephole
+        if peephole:
+            bound = 1.0 / math.sqrt(hidden_size)
+            for k in range(num_layers):
+                for g in ("ci", "cf", "co"):
+                    w = torch.empty(hidden_size, device=device, dtype=dtype).uniform_(-bound, bound)
+                    self.register_parameter(f"weight_{g}_l{k}", nn.Parameter(w))
+
+    def peepholes(self, k: int):
+        if not self.peephole:
+            return None
+        return tuple(getattr(self, f"weight_{g}_l{k}") for g in ("ci", "cf", "co"))
+
+    def _recurrence(self, k, xw, gates, state, p):
+        h, c = state
+        peep = self.peepholes(k)
+        outs = []
+        for xw_n, k_n in zip(xw.unbind(1), gates.unbind(1)):
+            h, c = F.plstm_step(xw_n, k_n, h, c, p["weight_hh"], p["bias_hh"], peep)
+            outs.append(h)
+        return torch.stack(outs, 1), (h, c)
+
+    @staticmethod
+    def _pack_state(stacked):
+        return stacked
+
+
+class PhasedGRU(_PhasedRNNBase):
+    """Phased GRU: the GRU's proposed state gated by the Phased LSTM time gate.
+
+    Parameters as ``torch.nn.GRU`` (gate order r, z, n) plus ``tau_l{k}``, ``shift_l{k}``,
+    ``r_on_l{k}``. ``forward(x, t, state=None, lengths=None) -> (out, h_n)`` with ``state`` the
+    hidden state [num_layers, B, H], as ``nn.GRU``.
+    """
+
+    _gates = 3
+    _n_state = 1
+
+    def _recurrence(self, k, xw, gates, state, p):
+        (h,) = state
+        outs = []
+        for xw_n, k_n in zip(xw.unbind(1), gates.unbind(1)):
+            h = F.pgru_step(xw_n, k_n, h, p["weight_hh"], p["bias_hh"])
+            outs.append(h)
+        return torch.stack(outs, 1), (h,)
+
+    @staticmethod
+    def _pack_state(stacked):
+        return stacked[0]

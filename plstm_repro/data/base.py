@@ -1,0 +1,54 @@
+"""What every dataset returns: padded inputs, timestamps per sample and step, lengths, targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class SeqData:
+    """A split of a sequence dataset, padded to its longest sequence.
+
+    x [N, T, F] float32 (0 past each length), t [N, T] float64 timestamps (in ``time_unit``),
+    lengths [N] int64 in [1, T], y [N] int64 class labels (classification) or float32 targets
+    (regression, shape [N] or [N, D]).
+    """
+
+    x: Tensor
+    t: Tensor
+    lengths: Tensor
+    y: Tensor
+    task: str  # "classification" or "regression"
+    num_outputs: int  # classes, or regression outputs
+    time_unit: str = "ms"
+
+    def __post_init__(self):
+        n = self.x.shape[0]
+        if self.x.dim() != 3 or self.t.shape != self.x.shape[:2]:
+            raise ValueError(f"SeqData: x [N, T, F] and t [N, T] disagree: "
+                             f"{tuple(self.x.shape)} vs {tuple(self.t.shape)}")
+        if self.lengths.shape != (n,) or self.y.shape[0] != n:
+            raise ValueError("SeqData: lengths and y must have N = x.shape[0] rows")
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"SeqData: task must be classification or regression, got {self.task}")
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def input_size(self) -> int:
+        return self.x.shape[-1]
+
+    def batch(self, idx: Tensor) -> "SeqData":
+        """The rows idx, trimmed to the longest of them (less padding, faster steps)."""
+        T = int(self.lengths[idx].max())
+        return SeqData(self.x[idx, :T], self.t[idx, :T], self.lengths[idx], self.y[idx],
+                       self.task, self.num_outputs, self.time_unit)
+
+
+def pad_sequences(seqs: list[Tensor], dtype=None) -> Tensor:
+    """Stack 1-d or 2-d tensors of different lengths into [N, T, ...], zero-padded."""
+    return torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True).to(dtype or seqs[0].dtype)
