@@ -1,0 +1,177 @@
+r"""Baselines with the same ``forward(x, t, state=None, lengths=None)`` as PhasedLSTM.
+
+Both get the timestamp as an extra input feature, as in the paper (sec. 3.1: "for the regular LSTM
+and the BN-LSTM, the timestamp is used as an additional input feature dimension"), scaled by
+``time_scale`` (e.g. 1e-3 to feed microseconds as milliseconds).
+
+BN-LSTM (recurrent batch normalisation, Cooijmans et al. 2016, eq. 6-8):
+
+.. math::
+    (i, f, g, o) = \mathrm{BN}(h_{t-1} W_h; \gamma_h) + \mathrm{BN}(x_t W_x; \gamma_x) + b
+
+    c_t = \sigma(f) c_{t-1} + \sigma(i) \tanh(g), \qquad
+    h_t = \sigma(o) \tanh(\mathrm{BN}(c_t; \gamma_c, \beta_c))
+
+with statistics kept per time step (steps past ``max_stat_steps`` share the last step's), batch
+statistics in ``train()`` over the samples still valid at that step, running statistics in
+``eval()``; gamma starts at 0.1 as the authors recommend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .checks import check_sequence_inputs, check_state, valid_mask
+
+
+def append_time(x: Tensor, t: Tensor, time_scale: float) -> Tensor:
+    """[B, T, F] -> [B, T, F + 1]: t (scaled in float64, then cast) as the last feature."""
+    return torch.cat([x, (t.to(torch.float64) * time_scale).to(x.dtype).unsqueeze(-1)], -1)
+
+
+class LSTM(nn.Module):
+    """``torch.nn.LSTM`` with time as an extra input feature; padding handled by packing.
+
+    ``forward(x, t, state=None, lengths=None) -> (out, (h_n, c_n))``; the wrapped module is
+    ``self.lstm`` (its input size is ``input_size + 1``).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, time_scale: float = 1.0, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first, self.time_scale = batch_first, time_scale
+        self.lstm = nn.LSTM(input_size + 1, hidden_size, num_layers, bias=bias, batch_first=True,
+                            device=device, dtype=dtype)
+
+    def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
+        x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
+        B, T, _ = x.shape
+        state = check_state(state, self.num_layers, B, self.hidden_size, 2)
+        xin = append_time(x, t.to(x.device), self.time_scale)
+        if lengths is None:
+            out, (h, c) = self.lstm(xin, state)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(
+                xin, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, (h, c) = self.lstm(packed, state)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        return out, (h, c)
+
+
+class SeqBatchNorm(nn.Module):
+    """Batch norm over the batch with separate statistics per time step (Cooijmans et al.)."""
+
+    def __init__(self, features: int, max_steps: int, affine_bias: bool, gamma: float = 0.1,
+                 momentum: float = 0.1, eps: float = 1e-5, device=None, dtype=None):
+        super().__init__()
+        fk = {"device": device, "dtype": dtype}
+        self.max_steps, self.momentum, self.eps = max_steps, momentum, eps
+        self.weight = nn.Parameter(torch.full((features,), gamma, **fk))
+        self.bias = nn.Parameter(torch.zeros(features, **fk)) if affine_bias else None
+        self.register_buffer("running_mean", torch.zeros(max_steps, features, **fk))
+        self.register_buffer("running_var", torch.ones(max_steps, features, **fk))
+
+    def forward(self, v: Tensor, steps: Tensor, mask: Tensor | None) -> Tensor:
+        """Normalise ``v`` [S, B, D] at the time steps ``steps`` [S] (S = 1 inside a loop).
+
+        ``mask`` [S, B] marks the samples whose statistics count (valid steps).
+        """
+        idx = steps.clamp_max(self.max_steps - 1)
+        if self.training:
+            w = torch.ones(v.shape[:2], device=v.device, dtype=v.dtype) if mask is None \
+                else mask.to(v.dtype)
+            n = w.sum(1, keepdim=True).clamp_min(1.0).unsqueeze(-1)  # [S, 1, 1]
+            mean = (v * w.unsqueeze(-1)).sum(1, keepdim=True) / n
+            var = (((v - mean) ** 2) * w.unsqueeze(-1)).sum(1, keepdim=True) / n
+            with torch.no_grad():
+                seen = (w.sum(1) > 0).unsqueeze(-1)  # steps with at least one valid sample
+                unbiased = var.squeeze(1) * (n.squeeze(1) / (n.squeeze(1) - 1).clamp_min(1.0))
+                m = self.momentum
+                new_mean = torch.lerp(self.running_mean[idx], mean.squeeze(1), m)
+                new_var = torch.lerp(self.running_var[idx], unbiased, m)
+                self.running_mean[idx] = torch.where(seen, new_mean, self.running_mean[idx])
+                self.running_var[idx] = torch.where(seen, new_var, self.running_var[idx])
+        else:
+            mean, var = self.running_mean[idx].unsqueeze(1), self.running_var[idx].unsqueeze(1)
+        out = (v - mean) * torch.rsqrt(var + self.eps) * self.weight
+        return out if self.bias is None else out + self.bias
+
+
+class BNLSTM(nn.Module):
+    """Recurrent batch-normalised LSTM (Cooijmans et al. 2016), time as an extra input.
+
+    ``forward(x, t, state=None, lengths=None) -> (out, (h_n, c_n))``, as PhasedLSTM. Steps past
+    ``lengths[b]`` keep the state and output 0.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 batch_first: bool = True, time_scale: float = 1.0, max_stat_steps: int = 1000,
+                 device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first, self.time_scale = batch_first, time_scale
+        fk = {"device": device, "dtype": dtype}
+        H = hidden_size
+        self.layers = nn.ModuleList()
+        for k in range(num_layers):
+            fin = input_size + 1 if k == 0 else H
+            layer = nn.Module()
+            layer.weight_ih = nn.Parameter(torch.empty(4 * H, fin, **fk))
+            layer.weight_hh = nn.Parameter(torch.empty(4 * H, H, **fk))
+            layer.bias = nn.Parameter(torch.zeros(4 * H, **fk))
+            layer.bn_x = SeqBatchNorm(4 * H, max_stat_steps, affine_bias=False, **fk)
+            layer.bn_h = SeqBatchNorm(4 * H, max_stat_steps, affine_bias=False, **fk)
+            layer.bn_c = SeqBatchNorm(H, max_stat_steps, affine_bias=True, **fk)
+            self.layers.append(layer)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for layer in self.layers:
+            layer.weight_ih.uniform_(-bound, bound)
+            nn.init.orthogonal_(layer.weight_hh)
+            layer.bias.zero_()
+            layer.bias[self.hidden_size:2 * self.hidden_size].fill_(1.0)  # forget-gate bias 1
+
+    def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
+        x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
+        B, T, _ = x.shape
+        state = check_state(state, self.num_layers, B, self.hidden_size, 2)
+        mask = None if lengths is None else valid_mask(lengths, T).t()  # [T, B]
+        steps = torch.arange(T, device=x.device)
+        inp = append_time(x, t.to(x.device), self.time_scale).transpose(0, 1)  # [T, B, F]
+        if mask is not None:  # padding (a NaN timestamp there too) must not reach the statistics
+            inp = torch.where(mask.unsqueeze(-1), inp, 0.0)
+        hs, cs = [], []
+        for k, layer in enumerate(self.layers):
+            xw = layer.bn_x(inp @ layer.weight_ih.t(), steps, mask) + layer.bias
+            h = x.new_zeros(B, self.hidden_size) if state is None else state[0][k]
+            c = x.new_zeros(B, self.hidden_size) if state is None else state[1][k]
+            outs = []
+            for n, xw_n in enumerate(xw.unbind(0)):
+                m_n = None if mask is None else mask[n:n + 1]
+                gates = xw_n + layer.bn_h((h @ layer.weight_hh.t()).unsqueeze(0), steps[n:n + 1],
+                                          m_n)[0]
+                gi, gf, gg, go = gates.chunk(4, -1)
+                c_new = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
+                h_new = torch.sigmoid(go) * torch.tanh(
+                    layer.bn_c(c_new.unsqueeze(0), steps[n:n + 1], m_n)[0])
+                if m_n is not None:
+                    keep = m_n[0].unsqueeze(-1)
+                    c_new, h_new = torch.where(keep, c_new, c), torch.where(keep, h_new, h)
+                h, c = h_new, c_new
+                outs.append(h)
+            inp = torch.stack(outs)
+            hs.append(h)
+            cs.append(c)
+        if mask is not None:
+            inp = torch.where(mask.unsqueeze(-1), inp, 0.0)
+        out = inp.transpose(0, 1) if self.batch_first else inp
+        return out, (torch.stack(hs), torch.stack(cs))
