@@ -99,7 +99,8 @@ class _PhasedRNNBase(nn.Module):
         """k_t [B, T, H] of layer k for timestamps t [B, T]; 0 at padded steps (state kept)."""
         p = self.layer_params(k)
         gate = F.time_gate(t, p["tau"], p["shift"], p["r_on"], self.current_leak())
-        return gate if mask is None else gate * mask.unsqueeze(-1).to(gate.dtype)
+        # where, not a product: a NaN timestamp in the padding must not leak into the state
+        return gate if mask is None else torch.where(mask.unsqueeze(-1), gate, 0.0)
 
     def openness(self, t: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Mean time-gate openness per layer [L] over valid steps, as logged for phased models."""
@@ -136,7 +137,7 @@ class _PhasedRNNBase(nn.Module):
             finals.append(fin)
             inp = out
         if mask is not None:
-            inp = inp * mask.unsqueeze(-1).to(inp.dtype)
+            inp = torch.where(mask.unsqueeze(-1), inp, 0.0)
         if not self.batch_first:
             inp = inp.transpose(0, 1)
         stacked = tuple(torch.stack(s) for s in zip(*finals))
