@@ -42,7 +42,7 @@ class SeqData:
     def input_size(self) -> int:
         return self.x.shape[-1]
 
-    def batch(self, idx: Tensor) -> "SeqData":
+    def batch(self, idx: Tensor) -> SeqData:
         """The rows idx, trimmed to the longest of them (less padding, faster steps)."""
         T = int(self.lengths[idx].max())
         return SeqData(self.x[idx, :T], self.t[idx, :T], self.lengths[idx], self.y[idx],
