@@ -52,16 +52,38 @@ class LSTM(nn.Module):
         B, T, _ = x.shape
         state = check_state(state, self.num_layers, B, self.hidden_size, 2)
         xin = append_time(x, t.to(x.device), self.time_scale)
-        if lengths is None:
+        if lengths is None or bool((lengths == T).all()):
             out, (h, c) = self.lstm(xin, state)
         else:
-            packed = nn.utils.rnn.pack_padded_sequence(
-                xin, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, (h, c) = self.lstm(packed, state)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+            out, (h, c) = self._segments(xin, lengths, state)
         if not self.batch_first:
             out = out.transpose(0, 1)
         return out, (h, c)
+
+
+    def _segments(self, xin: Tensor, lengths: Tensor, state):
+        """Exact variable lengths without packing (packed sequences run ~50x slower on CPU):
+        sorted by length, plain nn.LSTM calls between consecutive length boundaries, each
+        carrying the state of the samples still running."""
+        B, T, _ = xin.shape
+        order = torch.argsort(lengths, descending=True)
+        xs, ls = xin[order], lengths[order]
+        if state is None:
+            z = xin.new_zeros(self.num_layers, B, self.hidden_size)
+            state = (z, z)
+        h, c = state[0][:, order], state[1][:, order]
+        pieces, start = [], 0
+        for end in torch.unique(ls).tolist():  # ascending
+            n = int((ls >= end).sum())  # ls is descending: the first n still run
+            o, (hn, cn) = self.lstm(xs[:n, start:end], (h[:, :n].contiguous(),
+                                                        c[:, :n].contiguous()))
+            pieces.append(nn.functional.pad(o, (0, 0, 0, 0, 0, B - n)))
+            h, c = torch.cat([hn, h[:, n:]], 1), torch.cat([cn, c[:, n:]], 1)
+            start = end
+        out = torch.cat(pieces, 1)
+        out = nn.functional.pad(out, (0, 0, 0, T - out.shape[1]))
+        inv = torch.argsort(order)
+        return out[inv], (h[:, inv], c[:, inv])
 
 
 class SeqBatchNorm(nn.Module):
