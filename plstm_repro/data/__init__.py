@@ -41,4 +41,4 @@ def load_split(cfg, split: str, seed: int) -> SeqData:
     return load_digits_seq(split, seed=0)
 
 
-__all__ = ["SeqData", "DATASETS", "check_dataset", "load_split"]
+__all__ = ["DATASETS", "SeqData", "check_dataset", "load_split"]

@@ -1,0 +1,530 @@
+"""One function per paper figure, drawn from tracked results only, with the paper's numbers beside.
+
+Each ``plot_*`` has the signature ``f(artifact, history, out_dir, scale) -> list[Path]`` and writes
+``<id>.png``, ``<id>.pdf``, ``<id>.csv`` (our numbers) and ``<id>.md`` (ours beside the paper's,
+with the scale and the number of seeds) into ``out_dir``, each through a temporary name and a
+rename so that a reader never sees half a file.
+
+``history`` is the tracker's long table (``tracking.HISTORY_COLUMNS``): one row per logged value,
+columns ``run_id, variant, condition, seed, metric, step, value``, holding the runs of this
+artifact at this scale. Rows whose variant or condition is not one of the artifact's labels are
+ignored. Where several runs share (variant, condition, seed), the one that got furthest (largest
+last step of the figure's metric; the first listed on a tie) is used. Per-epoch metrics have
+``step`` = epoch (from 1); step-logged ones (``step_*``) have ``step`` = optimiser step.
+
+Spread over seeds is the population std (numpy's default, ddof=0), as in the authors' notebook.
+The paper's numbers come from :mod:`plstm_repro.reference` and are only ever shown as targets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .experiments import Artifact
+from .reference import PaperReference, paper_values
+
+COLUMNS = ["run_id", "variant", "condition", "seed", "metric", "step", "value"]
+# the authors' notebook colours (A_Freq_Task.ipynb), so our figures read like theirs
+COLORS = {"Phased LSTM": "#33a02c", "BN-LSTM": "#6a3d9a", "LSTM": "#1f78b4"}
+CONDITION_NAMES = {"standard": "Standard sampling", "highres": "High resolution sampling",
+                   "async": "Async. sampling"}
+
+
+# --------------------------------------------------------------------------- data helpers
+
+def _reproduce_hint(artifact: Artifact, scale: str) -> str:
+    return f"run `plstm reproduce {artifact.id} --scale {scale}` first"
+
+
+def _select(artifact: Artifact, history: pd.DataFrame | None, scale: str,
+            metrics: tuple[str, ...]) -> pd.DataFrame:
+    """This artifact's rows for ``metrics``, one run per (variant, condition, seed).
+
+    Raises ValueError naming every (variant, condition) that has no value of a needed metric.
+    """
+    if scale not in artifact.scales:
+        raise ValueError(f"{artifact.id}: unknown scale {scale!r}; valid: "
+                         f"{', '.join(artifact.scales)}")
+    if history is None or len(history) == 0:
+        raise ValueError(f"{artifact.id} ({scale}): no tracked runs at all; "
+                         f"{_reproduce_hint(artifact, scale)}")
+    lacking = [c for c in COLUMNS if c not in history.columns]
+    if lacking:
+        raise ValueError(f"{artifact.id}: history lacks columns {lacking}; expected {COLUMNS}")
+    variants = [v.label for v in artifact.variants]
+    conditions = [c.label for c in artifact.conditions]
+    h = history[history["variant"].isin(variants) & history["condition"].isin(conditions)
+                & history["metric"].isin(metrics)]
+    h = h.dropna(subset=["value"])
+    missing = []
+    for cond in conditions:
+        for var in variants:
+            sub = h[(h["variant"] == var) & (h["condition"] == cond)]
+            absent = [m for m in metrics if m not in set(sub["metric"])]
+            if absent:
+                missing.append(f"{var} / {cond} (no {', '.join(absent)})")
+    if missing:
+        raise ValueError(f"{artifact.id} ({scale}): missing tracked results for "
+                         f"{len(missing)} of {len(variants) * len(conditions)} "
+                         f"variant/condition pairs: {'; '.join(missing)}. "
+                         f"{_reproduce_hint(artifact, scale)}")
+    # one run per (variant, condition, seed): the one whose primary metric got furthest
+    prim = h[h["metric"] == metrics[0]]
+    reach = prim.groupby("run_id", sort=False)["step"].max()
+    runs = prim.drop_duplicates("run_id")[["run_id", "variant", "condition", "seed"]].copy()
+    runs["reach"] = runs["run_id"].map(reach)
+    runs = runs.sort_values("reach", ascending=False, kind="stable")
+    keep = runs.drop_duplicates(["variant", "condition", "seed"])["run_id"]
+    h = h[h["run_id"].isin(set(keep))]
+    # a value logged twice at one step (a resumed run): the later row wins
+    return h.drop_duplicates(["run_id", "metric", "step"], keep="last")
+
+
+def _final(h: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per run: the value at its last logged step of ``metric``."""
+    m = h[h["metric"] == metric].sort_values("step", kind="stable")
+    return m.groupby("run_id", sort=False).tail(1)
+
+
+def _spread(values: pd.Series) -> dict:
+    v = values.to_numpy(dtype=float)
+    return {"n_seeds": len(v), "mean": float(np.mean(v)), "std": float(np.std(v)),
+            "min": float(np.min(v)), "max": float(np.max(v))}
+
+
+def _curves(h: pd.DataFrame, metric: str, artifact: Artifact) -> pd.DataFrame:
+    """Mean / std / min / max over seeds at each step, per (variant, condition).
+
+    Kept only at steps every run of that (variant, condition) reached (clipped to the shortest
+    run, as the authors' notebook does), so that the mean never changes which seeds it averages.
+    """
+    m = h[h["metric"] == metric]
+    rows = []
+    for cond in artifact.conditions:
+        for var in artifact.variants:
+            sub = m[(m["variant"] == var.label) & (m["condition"] == cond.label)]
+            n_runs = sub["run_id"].nunique()
+            for step, g in sub.groupby("step"):
+                if g["run_id"].nunique() < n_runs:
+                    continue
+                rows.append({"variant": var.label, "condition": cond.label, "metric": metric,
+                             "step": int(step), **_spread(g["value"])})
+    return pd.DataFrame(rows, columns=["variant", "condition", "metric", "step", "n_seeds",
+                                       "mean", "std", "min", "max"])
+
+
+def _seeds_text(artifact: Artifact, scale: str, n: int) -> str:
+    planned = artifact.scales[scale].seeds
+    return f"{n} of {planned}" if n < planned else f"{n}"
+
+
+# --------------------------------------------------------------------------- file helpers
+
+def _replace(tmp: Path, path: Path) -> Path:
+    os.replace(tmp, path)
+    return path
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = _tmp(path)
+    tmp.write_text(text, encoding="utf-8")
+    return _replace(tmp, path)
+
+
+def _write_csv(path: Path, df: pd.DataFrame) -> Path:
+    tmp = _tmp(path)
+    df.to_csv(tmp, index=False)
+    return _replace(tmp, path)
+
+
+def _new_figure(*size: float):
+    """A pyplot-free Figure on the Agg canvas: no global state, no display needed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_figure(fig, out_dir: Path, name: str) -> list[Path]:
+    out = []
+    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
+        path = out_dir / f"{name}.{ext}"
+        tmp = _tmp(path)
+        fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
+        out.append(_replace(tmp, path))
+    return out
+
+
+def _write_all(fig, table: pd.DataFrame, md: str, out_dir: Path, name: str) -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _save_figure(fig, out_dir, name)
+    paths.append(_write_csv(out_dir / f"{name}.csv", table))
+    paths.append(_write_text(out_dir / f"{name}.md", md))
+    return paths
+
+
+def _fmt(mean: float, std: float | None, n: int, digits: int = 2) -> str:
+    if n > 1 and std is not None:
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}"
+
+
+def _md_header(artifact: Artifact, scale: str, extra: str = "") -> list[str]:
+    sc = artifact.scales[scale]
+    lines = [f"# {artifact.paper_ref}: {artifact.title}", "",
+             f"Scale `{scale}`" + (f" ({sc.note})" if sc.note else "")
+             + f"; {sc.seeds} seed(s) planned." + (f" {extra}" if extra else ""), ""]
+    return lines
+
+
+def _md_paper(ref: PaperReference) -> list[str]:
+    lines = [("Reference values (the paper's or the seed's, as named) are quoted from their source "
+             "as targets to compare with; they are never outputs of this code. "
+             f"Source: {ref.source}. They measure: {ref.quantity}.")]
+    if ref.note:
+        lines += ["", f"Note: {ref.note}"]
+    if ref.statements:
+        lines += ["", "What the source says:"] + [f"- {s}" for s in ref.statements]
+    return lines + [""]
+
+
+def _color(label: str, i: int) -> str:
+    return COLORS.get(label, f"C{i}")
+
+
+# --------------------------------------------------------------------------- figures
+
+def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
+    """Accuracy at the last epoch per sampling condition: ours (mean ± std) beside the paper's."""
+    metric = artifact.metric or "test_acc"
+    h = _select(artifact, history, scale, (metric,))
+    ref = paper_values(artifact.id)
+    fin = _final(h, metric)
+    rows = []
+    for cond in artifact.conditions:
+        for var in artifact.variants:
+            sub = fin[(fin["variant"] == var.label) & (fin["condition"] == cond.label)]
+            rows.append({"variant": var.label, "condition": cond.label, "metric": metric,
+                         "epoch_min": int(sub["step"].min()), "epoch_max": int(sub["step"].max()),
+                         **_spread(sub["value"]),
+                         "seeds": " ".join(str(s) for s in sorted(sub["seed"]))})
+    table = pd.DataFrame(rows)
+
+    fig = _new_figure(9.0, 4.8)
+    ax = fig.add_subplot()
+    n_var = len(artifact.variants)
+    width = 0.8 / (2 * n_var)
+    low = 100.0
+    for i, var in enumerate(artifact.variants):
+        color = _color(var.label, i)
+        for j, cond in enumerate(artifact.conditions):
+            r = table[(table["variant"] == var.label) & (table["condition"] == cond.label)].iloc[0]
+            x = j - 0.4 + (2 * i + 0.5) * width
+            ax.bar(x, r["mean"], width, color=color, edgecolor="black", linewidth=0.6,
+                   yerr=r["std"] if r["n_seeds"] > 1 else None, capsize=3,
+                   label=f"{var.label} (ours)" if j == 0 else None)
+            ax.text(x, min(r["mean"] + (r["std"] if r["n_seeds"] > 1 else 0), 100) + 0.6,
+                    f"n={r['n_seeds']}", ha="center", va="bottom", fontsize=7)
+            low = min(low, r["mean"] - (r["std"] if r["n_seeds"] > 1 else 0))
+            pv = ref.get(var.label, cond.label)
+            if pv is not None and pv.mean is not None:
+                ax.bar(x + width, pv.mean, width, color="white", edgecolor=color, hatch="///",
+                       linewidth=1.0, yerr=pv.std, capsize=3, ecolor="gray",
+                       label=f"{var.label} (paper)" if j == 0 else None)
+                low = min(low, pv.mean - (pv.std or 0))
+    ax.set_xticks(range(len(artifact.conditions)),
+                  [CONDITION_NAMES.get(c.label, c.label) for c in artifact.conditions])
+    ax.set_ylim(min(50.0, 10 * np.floor(low / 10)), 103)
+    ax.axhline(50, color="gray", lw=0.8, ls=":")
+    epochs = sorted(set(table["epoch_max"]))
+    ax.set_ylabel(f"Accuracy at {'/'.join(map(str, epochs))} epochs [%]")
+    ax.set_title(f"{artifact.paper_ref}, scale {scale}: ours (solid, mean ± std over seeds) vs "
+                 f"paper (hatched, epoch 70, 5 seeds)", fontsize=9)
+    ax.legend(fontsize=8, ncols=n_var, loc="upper center", bbox_to_anchor=(0.5, -0.08),
+              frameon=False)
+
+    lines = _md_header(artifact, scale, f"Metric `{metric}` at the last epoch of each run; "
+                                        "mean ± std (ddof=0) over seeds.")
+    lines += [("| model | condition | ours: epoch | ours: mean ± std (%) | ours: seeds | "
+              "paper's: epoch 70, 5 seeds (%) |"), "|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        pv = ref.get(r.variant, r.condition)
+        ep = str(r.epoch_max) if r.epoch_min == r.epoch_max else f"{r.epoch_min}-{r.epoch_max}"
+        lines.append(f"| {r.variant} | {r.condition} | {ep} | {_fmt(r.mean, r.std, r.n_seeds)} | "
+                     f"{_seeds_text(artifact, scale, r.n_seeds)} | "
+                     f"{pv.format() if pv else '-'} |")
+    lines += [""] + _md_paper(ref)
+    return _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+
+
+def _curve_panel(ax, curves: pd.DataFrame, artifact: Artifact, condition: str, shade: bool,
+                 colors: dict[str, str], log: bool = False) -> None:
+    for i, var in enumerate(artifact.variants):
+        c = curves[(curves["variant"] == var.label) & (curves["condition"] == condition)]
+        if c.empty:
+            continue
+        n = int(c["n_seeds"].max())
+        color = colors.get(var.label, _color(var.label, i))
+        ax.plot(c["step"], c["mean"], color=color, lw=1.6, label=f"{var.label} (n={n})")
+        if shade and n > 1:
+            ax.fill_between(c["step"], c["min"], c["max"], color=color, alpha=0.25, lw=0)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+
+
+def plot_fig4a(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
+    """Test accuracy over epochs per model: mean line with min-max shading over seeds."""
+    metric = artifact.metric or "test_acc"
+    h = _select(artifact, history, scale, (metric,))
+    ref = paper_values(artifact.id)
+    curves = _curves(h, metric, artifact)
+    cond = artifact.conditions[0].label
+
+    fig = _new_figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    _curve_panel(ax, curves, artifact, cond, shade=True, colors=COLORS)
+    ax.axhline(50, color="gray", lw=0.8, ls=":", label="chance (50 %)")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Test accuracy [%]")
+    ax.set_title(f"{artifact.paper_ref}, scale {scale}: mean, min-max shading over seeds\n"
+                 "(the paper gives no numbers for this figure)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+
+    lines = _md_header(artifact, scale, f"Metric `{metric}` per epoch; the full curves are in "
+                                        f"`{artifact.id}.csv`.")
+    lines += [("| model | ours: last epoch | ours: accuracy at it, mean ± std (min-max) (%) | "
+              "ours: best mean (%) at epoch | ours: seeds | paper's |"),
+              "|---|---|---|---|---|---|"]
+    for var in artifact.variants:
+        c = curves[curves["variant"] == var.label]
+        last = c.iloc[-1]
+        best = c.loc[c["mean"].idxmax()]
+        n = int(last["n_seeds"])
+        lines.append(f"| {var.label} | {int(last['step'])} | {_fmt(last['mean'], last['std'], n)} "
+                     f"({last['min']:.2f}-{last['max']:.2f}) | {best['mean']:.2f} at "
+                     f"{int(best['step'])} | {_seeds_text(artifact, scale, n)} | "
+                     f"no number given (qualitative only) |")
+    lines += [""] + _md_paper(ref)
+    return _write_all(fig, curves, "\n".join(lines), out_dir, artifact.id)
+
+
+MSE_ZERO = 1.0 / 6.0  # MSE of always predicting 0: Var(u1 + u2) for u ~ U(-0.5, 0.5)
+MSE_THRESHOLD = 1e-2
+
+
+def plot_fig4b(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
+    """Adding task: test MSE over epochs (log scale), one line per variant, mean over seeds."""
+    metric = artifact.metric or "test_mse"
+    h = _select(artifact, history, scale, (metric,))
+    ref = paper_values(artifact.id)
+    curves = _curves(h, metric, artifact)
+    cond = artifact.conditions[0].label
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    phased = [v.label for v in artifact.variants if v.label != "LSTM"]
+    colors = {lab: cmap(0.15 + 0.7 * i / max(1, len(phased) - 1)) for i, lab in enumerate(phased)}
+    colors["LSTM"] = "#e31a1c"  # red: apart from the viridis of the tau ranges
+
+    fig = _new_figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    _curve_panel(ax, curves, artifact, cond, shade=True, colors=colors, log=True)
+    ax.axhline(MSE_ZERO, color="gray", lw=0.8, ls=":", label="predicting 0 (MSE 1/6)")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Test MSE")
+    ax.set_title(f"{artifact.paper_ref}, scale {scale}: mean over seeds\n(the paper gives no "
+                 "numbers; it reports that longer tau converges faster)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+
+    lines = _md_header(artifact, scale, f"Metric `{metric}` per epoch (mean over seeds); the "
+                                        f"full curves are in `{artifact.id}.csv`. The "
+                                        "MSE of always predicting 0 is 1/6 ≈ 0.167.")
+    lines += [(f"| model | ours: last epoch | ours: MSE at it | ours: best MSE | ours: first epoch "
+              f"with MSE < {MSE_THRESHOLD:g} | ours: seeds | paper's |"),
+              "|---|---|---|---|---|---|---|"]
+    for var in artifact.variants:
+        c = curves[curves["variant"] == var.label]
+        last = c.iloc[-1]
+        below = c[c["mean"] < MSE_THRESHOLD]
+        first = str(int(below["step"].iloc[0])) if len(below) else "not reached"
+        n = int(last["n_seeds"])
+        lines.append(f"| {var.label} | {int(last['step'])} | {last['mean']:.3g} | "
+                     f"{c['mean'].min():.3g} | {first} | {_seeds_text(artifact, scale, n)} | "
+                     f"no number given (qualitative only) |")
+    lines += [""] + _md_paper(ref)
+    return _write_all(fig, curves, "\n".join(lines), out_dir, artifact.id)
+
+
+TAIL = 5  # logged points averaged for the "final" training accuracy (per-batch values are noisy)
+
+
+def plot_training_curves(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
+                         scale: str) -> list[Path]:
+    """Training accuracy and cross-entropy over optimiser steps (as the seed's mnist_acc.png and
+    mnist_ce.png), one line per variant, mean over seeds with min-max shading."""
+    metrics = ("step_train_acc", "step_train_loss")
+    h = _select(artifact, history, scale, metrics)
+    ref = paper_values(artifact.id)
+    acc = _curves(h, "step_train_acc", artifact)
+    loss = _curves(h, "step_train_loss", artifact)
+    cond = artifact.conditions[0].label
+
+    fig = _new_figure(11.0, 4.2)
+    ax_acc, ax_ce = fig.subplots(1, 2)
+    _curve_panel(ax_acc, acc, artifact, cond, shade=True, colors=COLORS)
+    _curve_panel(ax_ce, loss, artifact, cond, shade=True, colors=COLORS)
+    for i, var in enumerate(artifact.variants):
+        pv = ref.get(var.label, cond)
+        if pv is None:
+            continue
+        color = _color(var.label, i)
+        label = f"{var.label}: seed's plot at 2000 steps"
+        if pv.mean is not None:
+            ax_acc.plot([2000], [pv.mean], marker="*", ms=13, color=color, mec="black",
+                        ls="none", label=label)
+        else:
+            ax_acc.errorbar([2000], [(pv.low + pv.high) / 2], yerr=[(pv.high - pv.low) / 2],
+                            color=color, capsize=6, lw=2.5, marker="_", label=label)
+    ax_acc.set_xlabel("Step")
+    ax_acc.set_ylabel("Training accuracy (batch) [%]")
+    ax_acc.set_title("Training accuracy", fontsize=10)
+    ax_acc.legend(fontsize=8)
+    ax_ce.set_xlabel("Step")
+    ax_ce.set_ylabel("Training cross-entropy (batch)")
+    ax_ce.set_title("Training loss", fontsize=10)
+    ax_ce.legend(fontsize=8)
+    note = ("seed's outcome shown as markers" if ref.has_numbers
+            else "offline stand-in: no paper or seed number")
+    fig.suptitle(f"{artifact.title}; scale {scale} ({note})", fontsize=10)
+
+    table = pd.concat([acc, loss], ignore_index=True)
+    lines = _md_header(artifact, scale, f"`step_train_acc` and `step_train_loss` logged every few "
+                                        f"optimiser steps; 'final' = mean of the last {TAIL} "
+                                        "logged points of each run (per-batch values are noisy), "
+                                        f"then over seeds. Full curves in `{artifact.id}.csv`.")
+    lines += [("| model | ours: last step | ours: final accuracy (%) | ours: final cross-entropy | "
+              "ours: seeds | reference (seed repository) |"), "|---|---|---|---|---|---|"]
+    for var in artifact.variants:
+        a = acc[acc["variant"] == var.label]
+        lo = loss[loss["variant"] == var.label]
+        n = int(a["n_seeds"].max())
+        pv = ref.get(var.label, cond)
+        refv = (f"{pv.format(0)} % at ~2000 steps" if pv is not None else
+                "none (no paper number for this dataset)")
+        lines.append(f"| {var.label} | {int(a['step'].iloc[-1])} | "
+                     f"{a['mean'].tail(TAIL).mean():.2f} | {lo['mean'].tail(TAIL).mean():.4f} | "
+                     f"{_seeds_text(artifact, scale, n)} | {refv} |")
+    lines += [""] + _md_paper(ref)
+    return _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+
+
+# Fig. 2b: hand-set neurons of one real PhasedLSTM
+FIG2B_TAU = (5.0, 10.0, 20.0)  # ms
+FIG2B_SHIFT = 2.0  # ms, identical for every neuron, as in the paper's Fig. 2b
+FIG2B_R_ON = 0.05
+FIG2B_DT = 0.05  # ms between samples: 5 samples in each 0.25 ms opening of tau = 5
+FIG2B_T_END = 60.0  # ms
+
+
+def fig2b_trace() -> pd.DataFrame:
+    """Run a real PhasedLSTM(1, 3) with hand-set periods on a linearly rising input, step by step
+    (chunks of length 1 carrying the state), in eval mode (leak 0). Returns t, x, k_j and c_j.
+
+    Weights: input gate open (bias +8), forget gate shut (bias -8), output gate open, candidate
+    g = tanh(x); so the proposed cell state is ~tanh(x) and c_j = k_j tanh(x_j) + (1 - k_j) c_{j-1}:
+    it follows the input while the gate is open and holds otherwise.
+    """
+    import torch
+
+    from .cells import PhasedLSTM
+
+    H = len(FIG2B_TAU)
+    cell = PhasedLSTM(1, H, r_on=FIG2B_R_ON).eval()
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            p.zero_()
+        b = cell.bias_ih_l0
+        b[0:H], b[H:2 * H], b[3 * H:4 * H] = 8.0, -8.0, 8.0  # gates i, f, (g), o
+        cell.weight_ih_l0[2 * H:3 * H, 0] = 1.0  # candidate g = tanh(x)
+        cell.tau_l0.copy_(torch.tensor(FIG2B_TAU))
+        cell.shift_l0.fill_(FIG2B_SHIFT)
+        cell.r_on_l0.fill_(FIG2B_R_ON)
+        n = round(FIG2B_T_END / FIG2B_DT) + 1
+        t = torch.arange(n, dtype=torch.float64) * FIG2B_DT
+        x = (t / FIG2B_T_END).to(torch.float32)
+        k = cell.time_gates(t[None], 0)[0]
+        state, cs = None, []
+        for j in range(n):
+            _, state = cell(x[None, j:j + 1, None], t[None, j:j + 1], state)
+            cs.append(state[1][0, 0].clone())
+        c = torch.stack(cs)
+    df = pd.DataFrame({"t_ms": t.numpy(), "x": x.numpy()})
+    for i, tau in enumerate(FIG2B_TAU):
+        df[f"k_tau{tau:g}"] = k[:, i].double().numpy()
+    for i, tau in enumerate(FIG2B_TAU):
+        df[f"c_tau{tau:g}"] = c[:, i].double().numpy()
+    return df
+
+
+def plot_fig2b(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
+               scale: str) -> list[Path]:
+    """The paper's illustration, drawn from a real PhasedLSTM (``history`` is not used)."""
+    ref = paper_values(artifact.id)
+    df = fig2b_trace()
+    fig = _new_figure(7.0, 6.0)
+    ax_x, ax_k, ax_c = fig.subplots(3, 1, sharex=True, height_ratios=(1, 1.4, 1.4))
+    ax_x.plot(df["t_ms"], df["x"], color="black")
+    ax_x.set_ylabel("input x")
+    colors = ["#e31a1c", "#1f78b4", "#33a02c"]
+    for i, tau in enumerate(FIG2B_TAU):
+        off = (len(FIG2B_TAU) - 1 - i) * 1.25
+        ax_k.plot(df["t_ms"], df[f"k_tau{tau:g}"] + off, color=colors[i], lw=1.0)
+        ax_k.text(FIG2B_T_END + 0.8, off + 0.1, f"τ = {tau:g} ms", color=colors[i], fontsize=8)
+        ax_c.plot(df["t_ms"], df[f"c_tau{tau:g}"], color=colors[i], lw=1.4,
+                  label=f"τ = {tau:g} ms")
+    ax_k.set_yticks([])
+    ax_k.set_ylabel("time gate $k_t$")
+    ax_c.set_ylabel("cell state $c_t$")
+    ax_c.set_xlabel("Time [ms]")
+    ax_c.legend(fontsize=8, loc="upper left")
+    ax_c.set_xlim(0, FIG2B_T_END + 6)
+    fig.suptitle(f"{artifact.paper_ref}: a PhasedLSTM(1, {len(FIG2B_TAU)}) with s = "
+                 f"{FIG2B_SHIFT:g} ms, r_on = {FIG2B_R_ON:g}, sampled every {FIG2B_DT:g} ms",
+                 fontsize=10)
+
+    lines = [f"# {artifact.paper_ref}: {artifact.title}", "",
+             (f"Drawn from a real `PhasedLSTM(1, {len(FIG2B_TAU)}, r_on={FIG2B_R_ON})` in eval "
+             f"mode (leak 0), run one sample at a time carrying its state (scale `{scale}` does "
+             "not change it; no training involved)."), "",
+             "| neuron | tau (ms) | shift s (ms) | r_on | open per period (ms) |",
+             "|---|---|---|---|---|"]
+    for i, tau in enumerate(FIG2B_TAU):
+        lines.append(f"| {i} | {tau:g} | {FIG2B_SHIFT:g} | {FIG2B_R_ON:g} | "
+                     f"{tau * FIG2B_R_ON:g} |")
+    lines += ["", (f"Input: x(t) = t / {FIG2B_T_END:g} ms for t in [0, {FIG2B_T_END:g}] ms, "
+              f"every {FIG2B_DT:g} ms. Weights set by hand: input and output gates open, forget "
+              "gate shut, candidate tanh(x), so c_t moves to tanh(x) while k_t is open and holds "
+              f"while it is shut. The traces are in `{artifact.id}.csv`."), ""]
+    lines += _md_paper(ref)
+    return _write_all(fig, df, "\n".join(lines), out_dir, artifact.id)
+
+
+def plot_artifact(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
+                  scale: str) -> list[Path]:
+    """Dispatch to the artifact's plot function (``artifact.plot``)."""
+    fn = globals().get(artifact.plot)
+    if fn is None or not callable(fn):
+        raise ValueError(f"{artifact.id}: no plot function {artifact.plot!r} in plstm_repro.plots")
+    return fn(artifact, history, Path(out_dir), scale)
