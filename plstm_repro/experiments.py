@@ -1,0 +1,166 @@
+"""Every paper artifact (figure or table) declared once, as data.
+
+An artifact is a dataset, a grid of variants (models and their settings) x conditions x seeds,
+the metric it reports, and scale presets: ``smoke`` (seconds, for tests), ``quick`` (a CPU in
+minutes), ``paper`` (the authors' settings, ``reference_numbers.md``). ``train``, ``eval``,
+``plot`` and ``reproduce`` all read these declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import RunConfig, apply_overrides
+
+Overrides = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A variant or a condition: a label and the overrides it applies."""
+
+    label: str
+    overrides: Overrides = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scale:
+    seeds: int
+    overrides: Overrides = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    id: str
+    paper_ref: str
+    title: str
+    dataset: str
+    variants: tuple[Cell, ...]
+    conditions: tuple[Cell, ...]
+    metric: str  # the tracked metric the figure reports: test_acc | test_mse | train_acc
+    plot: str  # name of the function in plstm_repro.plots
+    scales: dict[str, Scale]
+    base: Overrides = field(default_factory=dict)
+
+    def runs(self, scale: str) -> list[tuple[Cell, Cell, int, RunConfig]]:
+        """Every run the artifact needs at ``scale``: (variant, condition, seed, config)."""
+        sc = self.scales[scale]
+        out = []
+        for cond in self.conditions:
+            for var in self.variants:
+                for seed in range(sc.seeds):
+                    cfg = apply_overrides(RunConfig(), {"data.name": self.dataset, **self.base,
+                                                        **var.overrides, **cond.overrides,
+                                                        **sc.overrides, "seed": seed})
+                    out.append((var, cond, seed, cfg))
+        return out
+
+
+THREE_MODELS = (
+    Cell("Phased LSTM", {"model.name": "phased_lstm"}),
+    Cell("BN-LSTM", {"model.name": "bn_lstm"}),
+    Cell("LSTM", {"model.name": "lstm"}),
+)
+ONE = (Cell("default"),)
+SMOKE = Scale(1, {"data.n_train": 48, "data.n_test": 24, "train.epochs": 1,
+                  "model.hidden_size": 8, "train.batch_size": 16}, "seconds, for tests")
+
+ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
+    Artifact(
+        id="fig3d", paper_ref="Fig. 3d", dataset="sines", metric="test_acc", plot="plot_fig3d",
+        title="Frequency discrimination: accuracy at the last epoch per sampling condition",
+        variants=THREE_MODELS,
+        conditions=(Cell("standard", {"data.sampling": "standard"}),
+                    Cell("highres", {"data.sampling": "highres"}),
+                    Cell("async", {"data.sampling": "async"})),
+        base={"model.tau_init": (0.0, 3.0)},
+        scales={"smoke": SMOKE,
+                "quick": Scale(1, {"data.n_train": 1000, "data.n_test": 500, "train.epochs": 5},
+                               "1000/500 samples, 5 epochs, 1 seed"),
+                "paper": Scale(5, {"data.n_train": 5000, "data.n_test": 500, "train.epochs": 70},
+                               "5000/500 samples, batch 32, 70 epochs, 5 seeds")},
+    ),
+    Artifact(
+        id="fig4a", paper_ref="Fig. 4a", dataset="sines2", metric="test_acc", plot="plot_fig4a",
+        title="Superimposed frequencies: accuracy over epochs (mean, min-max shading)",
+        variants=THREE_MODELS, conditions=ONE,
+        scales={"smoke": SMOKE,
+                "quick": Scale(2, {"data.n_train": 1000, "data.n_test": 500, "train.epochs": 10},
+                               "1000/500 samples, 10 epochs, 2 seeds"),
+                "paper": Scale(5, {"data.n_train": 5000, "data.n_test": 500,
+                                   "train.epochs": 300}, "5000/500, 300 epochs, 5 seeds")},
+    ),
+    Artifact(
+        id="fig4b", paper_ref="Fig. 4b", dataset="adding", metric="test_mse", plot="plot_fig4b",
+        title="Adding task: MSE over epochs for four tau ranges and LSTM",
+        variants=(Cell("LSTM", {"model.name": "lstm"}),) + tuple(
+            Cell(f"PLSTM (tau ~ e^U({a},{a + 2}))",
+                 {"model.name": "phased_lstm", "model.tau_init": (float(a), float(a + 2))})
+            for a in (0, 2, 4, 6)),
+        conditions=ONE,
+        scales={"smoke": Scale(1, {**SMOKE.overrides, "data.min_len": 20, "data.max_len": 24}),
+                "quick": Scale(1, {"data.n_train": 1000, "data.n_test": 200, "train.epochs": 10},
+                               "1000/200 sequences of 490-510 steps, 10 epochs"),
+                "paper": Scale(1, {"data.n_train": 5000, "data.n_test": 500,
+                                   "train.epochs": 100}, "100 epochs (sample counts not stated "
+                                                         "in the paper: 5000/500 assumed)")},
+    ),
+    Artifact(
+        id="mnist", paper_ref="seed repository (philipperemy/tensorflow-phased-lstm)",
+        dataset="mnist", metric="train_acc", plot="plot_training_curves",
+        title="Sequential MNIST, 784 steps, 32 cells: training accuracy and cross-entropy",
+        variants=(Cell("Phased LSTM", {"model.name": "phased_lstm"}),
+                  Cell("LSTM", {"model.name": "lstm"})),
+        conditions=ONE,
+        base={"model.hidden_size": 32, "train.batch_size": 256, "train.lr": 1e-3,
+              "train.log_every": 20, "model.time_scale": 1.0 / 784},
+        scales={"smoke": Scale(1, {**SMOKE.overrides, "train.log_every": 1}),
+                "quick": Scale(1, {"data.n_train": 60000, "data.n_test": 10000,
+                                   "train.epochs": 1, "train.max_steps": 200}, "200 steps"),
+                "paper": Scale(1, {"data.n_train": 60000, "data.n_test": 10000,
+                                   "train.epochs": 10, "train.max_steps": 2000},
+                               "2000 steps of batch 256, as the seed's plots")},
+    ),
+    Artifact(
+        id="digits", paper_ref="offline stand-in for the seed's MNIST (scikit-learn 8x8 digits)",
+        dataset="digits", metric="train_acc", plot="plot_training_curves",
+        title="Sequential 8x8 digits (offline MNIST stand-in), 64 steps, 32 cells",
+        variants=(Cell("Phased LSTM", {"model.name": "phased_lstm"}),
+                  Cell("LSTM", {"model.name": "lstm"})),
+        conditions=ONE,
+        base={"model.hidden_size": 32, "train.batch_size": 64, "train.lr": 1e-3,
+              "train.log_every": 10, "model.time_scale": 1.0 / 64},
+        scales={"smoke": Scale(1, {**SMOKE.overrides, "train.log_every": 1}),
+                "quick": Scale(1, {"train.epochs": 30}, "1437/360 digits, 30 epochs"),
+                "paper": Scale(3, {"train.epochs": 100}, "100 epochs, 3 seeds")},
+    ),
+    Artifact(
+        id="fig2b", paper_ref="Fig. 2b", dataset="", metric="", plot="plot_fig2b",
+        title="Illustration: time gates of neurons with different periods and the cell state",
+        variants=(), conditions=(), scales={"smoke": Scale(0), "quick": Scale(0),
+                                            "paper": Scale(0)},
+    ),
+)}
+
+SCALES = ("smoke", "quick", "paper")
+
+
+def get_artifact(name: str) -> Artifact:
+    if name not in ARTIFACTS:
+        raise ValueError(f"artifact: unknown {name!r}; valid: {', '.join(ARTIFACTS)}, all")
+    return ARTIFACTS[name]
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"--scale: unknown {scale!r}; valid: {', '.join(SCALES)}")
+    return scale
+
+
+def default_artifact(dataset: str) -> Artifact | None:
+    """The artifact whose dataset this is, so ``plstm train DATASET`` picks up its settings."""
+    for a in ARTIFACTS.values():
+        if a.dataset == dataset:
+            return a
+    return None

@@ -1,0 +1,284 @@
+"""One training loop and one evaluation for every dataset.
+
+Data flows one way: config -> dataset + model -> fit -> tracker. The checkpoint holds the
+resolved config, so ``evaluate_checkpoint`` rebuilds everything from it alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import RunConfig, config_hash, flat, from_dict, to_dict
+from .data import SeqData, load_split
+from .models import build_model
+from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+# --- model and data --------------------------------------------------------------------------
+
+def make_model(cfg: RunConfig, input_size: int, num_outputs: int) -> nn.Module:
+    """The model of ``cfg.model``, initialised from the run's seed without touching the global
+    RNG state (fork_rng restores it)."""
+    m = cfg.model
+    kw: dict = {}
+    if m.name in ("phased_lstm", "phased_gru"):
+        kw = dict(r_on=m.r_on, leak=m.leak, tau_init=m.tau_init, learn_time=m.learn_time,
+                  learn_r_on=m.learn_r_on)
+    elif m.name in ("lstm", "bn_lstm"):
+        kw = dict(time_scale=m.time_scale)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return build_model(m.name, input_size=input_size, num_outputs=num_outputs,
+                           hidden_size=m.hidden_size, num_layers=m.num_layers,
+                           readout=m.readout, **kw)
+
+
+def batches(n: int, size: int, gen: torch.Generator | None):
+    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+    return list(order.split(size))
+
+
+def loss_and_hits(out: torch.Tensor, data: SeqData) -> tuple[torch.Tensor, float]:
+    """Mean loss of a batch and, for classification, the number of correct predictions."""
+    if data.task == "classification":
+        return F.cross_entropy(out, data.y), float((out.argmax(-1) == data.y).sum())
+    return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
+             device: str = "cpu") -> dict[str, float]:
+    """Loss and accuracy (percent) or MSE; for phased models the mean time-gate openness and the
+    number of updates per neuron (steps with k > 0, as in Table 1) per sequence."""
+    was_training = model.training
+    model.eval()
+    total, hits, n = 0.0, 0.0, 0
+    open_sum, upd_sum, steps = 0.0, 0.0, 0
+    order = torch.argsort(data.lengths)  # similar lengths together: less padding
+    for idx in order.split(batch_size):
+        b = to_device(data.batch(idx), device)
+        out = model(b.x, b.t, b.lengths)
+        loss, h = loss_and_hits(out, b)
+        total += float(loss) * len(idx)
+        hits += h
+        n += len(idx)
+        rnn = getattr(model, "rnn", None)
+        if rnn is not None and hasattr(rnn, "time_gates"):
+            mask = torch.arange(b.x.shape[1], device=b.x.device) < b.lengths[:, None]
+            k = rnn.time_gates(b.t, 0, mask)
+            open_sum += float(k.sum()) / rnn.hidden_size
+            upd_sum += float((k > 0).sum()) / rnn.hidden_size
+            steps += int(b.lengths.sum())
+    model.train(was_training)
+    res = {"test_loss": total / n}
+    if data.task == "classification":
+        res["test_acc"] = 100.0 * hits / n
+    else:
+        res["test_mse"] = total / n
+    if steps:
+        res["gate_openness"] = open_sum / steps
+        res["updates_per_neuron"] = upd_sum / n
+    return res
+
+
+def to_device(b: SeqData, device: str) -> SeqData:
+    if device == "cpu":
+        return b
+    return SeqData(b.x.to(device), b.t.to(device), b.lengths.to(device), b.y.to(device), b.task,
+                   b.num_outputs, b.time_unit)
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+def save_checkpoint(path: Path, **payload) -> Path:
+    """Write to a temp name, then rename: a crash never leaves a partial file looking complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: no file at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ValueError(f"checkpoint: {path} is not a readable plstm checkpoint ({e})") from e
+    if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
+        raise ValueError(f"checkpoint: {path} lacks the config and model state it should hold")
+    return ck
+
+
+def checkpoint_path(root: Path, run_id: str) -> Path:
+    return Path(root) / "checkpoints" / run_id / "last.pt"
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+def _dist():
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist, dist.get_rank(), dist.get_world_size()
+    return None, 0, 1
+
+
+def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "adhoc",
+        run_name: str = "", tags: dict | None = None, root: Path | str = "runs",
+        resume_run_id: str | None = None, progress: bool = True) -> RunResult:
+    """Train ``cfg`` and evaluate on the test split after every epoch.
+
+    Logs params, tags and per-epoch metrics to ``tracker``; writes ``runs/checkpoints/<run>/
+    last.pt`` after every epoch; on Ctrl-C the run ends KILLED, on an exception FAILED, and
+    ``resume_run_id`` continues such a run from its last checkpoint. Under torch.distributed
+    each rank trains on its share of every global batch and only rank 0 logs and saves.
+    """
+    dist, rank, world = _dist()
+    tracker = tracker if (tracker is not None and rank == 0) else NullTracker()
+    root = Path(root)
+    t_start = time.time()
+    train_set = load_split(cfg.data, "train", cfg.seed)
+    test_set = load_split(cfg.data, "test", cfg.seed)
+    model = make_model(cfg, train_set.input_size, train_set.num_outputs).to(cfg.train.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    start_epoch, step, ck_history = 1, 0, {}
+    if resume_run_id:
+        ck = load_checkpoint(checkpoint_path(root, resume_run_id))
+        if ck["config"] != to_dict(cfg):
+            raise ValueError(f"--resume: run {resume_run_id} was trained with another config")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["generator"])
+        start_epoch, step = ck["epoch"] + 1, ck["step"]
+        run_id = resume_run_id
+        tracker.reopen(run_id)
+    else:
+        all_tags = {"config_hash": config_hash(cfg), "dataset": cfg.data.name,
+                    "model": cfg.model.name, "seed": cfg.seed, **(tags or {})}
+        run_id = tracker.start(experiment, run_name or f"{cfg.data.name}-{cfg.model.name}",
+                               flat(cfg), all_tags)
+    train_model = model
+    if dist is not None:
+        train_model = nn.parallel.DistributedDataParallel(model)
+    ck_path = checkpoint_path(root, run_id)
+    metrics: dict[str, float] = {}
+    status = FAILED
+    tc = cfg.train
+    label = run_name or f"{cfg.data.name}/{cfg.model.name}"
+    try:
+        for epoch in range(start_epoch, tc.epochs + 1):
+            t0 = time.time()
+            model.train()
+            tot, hits, seen, win_loss, win_hits, win_n = 0.0, 0.0, 0, 0.0, 0.0, 0
+            groups = batches(len(train_set), tc.batch_size, gen)
+            bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
+                       progress and rank == 0)
+            for idx in groups:
+                full = to_device(train_set.batch(idx), tc.device)
+                b = full if world == 1 else _shard(full, idx, rank, world, tc.device, train_set)
+                out = train_model(b.x, b.t, b.lengths)
+                loss, h = loss_and_hits(out, b)
+                # each rank's mean is weighted by its share, so DDP's gradient average is the
+                # mean over the global batch, equal to a single process
+                (loss * (len(b.y) * world / len(idx))).backward()
+                if tc.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                lsum, hsum, nsum = _reduce(dist, float(loss.detach()) * len(b.y), h, len(b.y))
+                tot, hits, seen = tot + lsum, hits + hsum, seen + nsum
+                win_loss, win_hits, win_n = win_loss + lsum, win_hits + hsum, win_n + nsum
+                bar.update(1)
+                bar.set_postfix(loss=f"{tot / seen:.4f}")
+                if tc.log_every and step % tc.log_every == 0:
+                    m = {"step_train_loss": win_loss / win_n}
+                    if train_set.task == "classification":
+                        m["step_train_acc"] = 100.0 * win_hits / win_n
+                    tracker.log_metrics(run_id, m, step)
+                    win_loss, win_hits, win_n = 0.0, 0.0, 0
+                if tc.max_steps and step >= tc.max_steps:
+                    break
+            bar.close()
+            metrics = {"train_loss": tot / seen, "epoch_time_s": time.time() - t0}
+            if train_set.task == "classification":
+                metrics["train_acc"] = 100.0 * hits / seen
+            metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
+            tracker.log_metrics(run_id, metrics, epoch)
+            if rank == 0:
+                save_checkpoint(ck_path, config=to_dict(cfg), model=model.state_dict(),
+                                optimizer=opt.state_dict(), generator=gen.get_state(),
+                                epoch=epoch, step=step, metrics=metrics)
+            if tc.max_steps and step >= tc.max_steps:
+                break
+        status = FINISHED
+    except KeyboardInterrupt:
+        status = KILLED
+        raise
+    finally:
+        if rank == 0 and status == FINISHED and ck_path.exists():
+            tracker.log_artifact(run_id, ck_path, "checkpoint")
+        tracker.end(run_id, status)
+    if not metrics and resume_run_id:  # resumed a run that had already done every epoch
+        metrics = dict(ck_history or ck.get("metrics", {}))
+    return RunResult(run_id, status, metrics, ck_path if ck_path.exists() else None,
+                     time.time() - t_start)
+
+
+def _shard(full: SeqData, idx, rank, world, device, train_set) -> SeqData:
+    part = idx.tensor_split(world)[rank]
+    return to_device(train_set.batch(part), device) if len(part) else full
+
+
+def _reduce(dist, *vals):
+    if dist is None:
+        return vals
+    t = torch.tensor(vals, dtype=torch.float64)
+    dist.all_reduce(t)
+    return tuple(t.tolist())
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True)
+
+
+# --- evaluation of a trained model ------------------------------------------------------------
+
+def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
+                        seed: int | None = None) -> tuple[RunConfig, dict[str, float]]:
+    """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
+    dataset, possibly under another condition (``overrides`` of ``data.*``)."""
+    from .config import apply_overrides
+    ck = load_checkpoint(path)
+    cfg = from_dict(ck["config"])
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    test_set = load_split(cfg.data, "test", cfg.seed if seed is None else seed)
+    model = make_model(cfg, test_set.input_size, test_set.num_outputs)
+    model.load_state_dict(ck["model"])
+    res = evaluate(model, test_set, cfg.train.eval_batch_size)
+    if not math.isfinite(res["test_loss"]):
+        raise RuntimeError(f"evaluation of {path} gave a non-finite loss")
+    return cfg, res
