@@ -132,10 +132,10 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
         bar = tqdm(total=len(plan), desc=f"{art.id} ({scale})", disable=not progress or not plan,
                    position=0, dynamic_ncols=True)
         t0 = time.time()
+        say = bar.write if progress else echo  # lines above the bar, not through it
         try:
             for _var, _cond, _seed, cfg in plan:
-                run_one(cfg, art, scale, tracker, Path(root), progress=progress,
-                        echo=lambda s: bar.write(s) if progress else echo(s))
+                run_one(cfg, art, scale, tracker, Path(root), progress=progress, echo=say)
                 bar.update(1)
             bar.close()
             written += plot(art.id, scale, root, tracker=tracker)

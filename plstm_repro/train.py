@@ -40,10 +40,10 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int) -> nn.Module:
     m = cfg.model
     kw: dict = {}
     if m.name in ("phased_lstm", "phased_gru"):
-        kw = dict(r_on=m.r_on, leak=m.leak, tau_init=m.tau_init, learn_time=m.learn_time,
-                  learn_r_on=m.learn_r_on)
+        kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init,
+              "learn_time": m.learn_time, "learn_r_on": m.learn_r_on}
     elif m.name in ("lstm", "bn_lstm"):
-        kw = dict(time_scale=m.time_scale)
+        kw = {"time_scale": m.time_scale}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return build_model(m.name, input_size=input_size, num_outputs=num_outputs,
@@ -123,7 +123,7 @@ def load_checkpoint(path: Path) -> dict:
         raise FileNotFoundError(f"checkpoint: no file at {path}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+    except Exception as e:  # any unpickling failure means a bad file
         raise ValueError(f"checkpoint: {path} is not a readable plstm checkpoint ({e})") from e
     if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
         raise ValueError(f"checkpoint: {path} lacks the config and model state it should hold")

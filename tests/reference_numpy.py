@@ -59,8 +59,8 @@ def layers_of(module):
     """Pull the per-layer parameters of a PhasedLSTM into numpy float64."""
     layers = []
     for k in range(module.num_layers):
-        g = lambda n: getattr(module, f"{n}_l{k}").detach().double().numpy()  # noqa: E731
-        layers.append({"W_ih": g("weight_ih"), "W_hh": g("weight_hh"), "b_ih": g("bias_ih"),
-                       "b_hh": g("bias_hh"), "tau": g("tau"), "shift": g("shift"),
-                       "r_on": g("r_on")})
+        names = {"W_ih": "weight_ih", "W_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
+                 "tau": "tau", "shift": "shift", "r_on": "r_on"}
+        layers.append({key: getattr(module, f"{n}_l{k}").detach().double().numpy()
+                       for key, n in names.items()})
     return layers

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from reference_numpy import layers_of, plstm_np
 
 from plstm_repro.cells import BNLSTM, LSTM, PhasedGRU, PhasedLSTM, time_gate
-from reference_numpy import layers_of, plstm_np
 
 
 def gen(seed=0):

@@ -4,4 +4,4 @@ from .baselines import BNLSTM, LSTM
 from .functional import time_gate
 from .phased_lstm import PhasedGRU, PhasedLSTM
 
-__all__ = ["time_gate", "PhasedLSTM", "PhasedGRU", "LSTM", "BNLSTM"]
+__all__ = ["BNLSTM", "LSTM", "PhasedGRU", "PhasedLSTM", "time_gate"]

@@ -40,5 +40,12 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
     return SequenceModel(rnn, num_outputs, readout=readout, embed=embed)
 
 
-__all__ = ["build_model", "resolve_model_name", "SequenceModel", "FrameCNN", "GridVideoFrontEnd",
-           "ALIASES", "MODELS"]
+__all__ = [
+    "ALIASES",
+    "MODELS",
+    "FrameCNN",
+    "GridVideoFrontEnd",
+    "SequenceModel",
+    "build_model",
+    "resolve_model_name",
+]
