@@ -99,30 +99,52 @@ class SeqBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(max_steps, features, **fk))
         self.register_buffer("running_var", torch.ones(max_steps, features, **fk))
 
-    def forward(self, v: Tensor, steps: Tensor, mask: Tensor | None) -> Tensor:
+    def forward(self, v: Tensor, steps: Tensor, mask: Tensor | None,
+                pending: list | None = None) -> Tensor:
         """Normalise ``v`` [S, B, D] at the time steps ``steps`` [S] (S = 1 inside a loop).
 
-        ``mask`` [S, B] marks the samples whose statistics count (valid steps).
+        ``mask`` [S, B] marks the samples whose statistics count (valid steps). In training the
+        batch moments go to ``pending`` when given (applied later by ``update_running``, once per
+        sequence instead of once per step), else straight into the running statistics.
         """
         idx = steps.clamp_max(self.max_steps - 1)
         if self.training:
-            w = torch.ones(v.shape[:2], device=v.device, dtype=v.dtype) if mask is None \
-                else mask.to(v.dtype)
-            n = w.sum(1, keepdim=True).clamp_min(1.0).unsqueeze(-1)  # [S, 1, 1]
-            mean = (v * w.unsqueeze(-1)).sum(1, keepdim=True) / n
-            var = (((v - mean) ** 2) * w.unsqueeze(-1)).sum(1, keepdim=True) / n
-            with torch.no_grad():
-                seen = (w.sum(1) > 0).unsqueeze(-1)  # steps with at least one valid sample
-                unbiased = var.squeeze(1) * (n.squeeze(1) / (n.squeeze(1) - 1).clamp_min(1.0))
-                m = self.momentum
-                new_mean = torch.lerp(self.running_mean[idx], mean.squeeze(1), m)
-                new_var = torch.lerp(self.running_var[idx], unbiased, m)
-                self.running_mean[idx] = torch.where(seen, new_mean, self.running_mean[idx])
-                self.running_var[idx] = torch.where(seen, new_var, self.running_var[idx])
+            if mask is None:
+                var, mean = torch.var_mean(v, dim=1, unbiased=False, keepdim=True)
+                n = v.new_full((v.shape[0],), float(v.shape[1]))
+            else:
+                w = mask.to(v.dtype).unsqueeze(-1)
+                n = w.sum(1).squeeze(-1)
+                denom = n.clamp_min(1.0)[:, None, None]
+                mean = (v * w).sum(1, keepdim=True) / denom
+                var = (((v - mean) * w) ** 2).sum(1, keepdim=True) / denom
+            moments = (idx, mean.detach().squeeze(1), var.detach().squeeze(1), n)
+            if pending is None:
+                self.update_running([moments])
+            else:
+                pending.append(moments)
         else:
             mean, var = self.running_mean[idx].unsqueeze(1), self.running_var[idx].unsqueeze(1)
         out = (v - mean) * torch.rsqrt(var + self.eps) * self.weight
         return out if self.bias is None else out + self.bias
+
+    @torch.no_grad()
+    def update_running(self, pending: list) -> None:
+        """Exponential moving averages of (step, mean, biased var, count) moments, in order."""
+        if not pending:
+            return
+        idx = torch.cat([p[0] for p in pending])
+        mean = torch.cat([p[1] for p in pending])
+        var = torch.cat([p[2] for p in pending])
+        n = torch.cat([p[3] for p in pending]).unsqueeze(-1)
+        unbiased = var * n / (n - 1).clamp_min(1.0)
+        seen = n > 0  # a step where every sample was padding leaves the statistics alone
+        m = self.momentum
+        # steps past max_steps share the last slot: of their moments, one per call lands there
+        self.running_mean[idx] = torch.where(seen, torch.lerp(self.running_mean[idx], mean, m),
+                                             self.running_mean[idx])
+        self.running_var[idx] = torch.where(seen, torch.lerp(self.running_var[idx], unbiased, m),
+                                            self.running_var[idx])
 
 
 class BNLSTM(nn.Module):
@@ -176,20 +198,25 @@ class BNLSTM(nn.Module):
             xw = layer.bn_x(inp @ layer.weight_ih.t(), steps, mask) + layer.bias
             h = x.new_zeros(B, self.hidden_size) if state is None else state[0][k]
             c = x.new_zeros(B, self.hidden_size) if state is None else state[1][k]
-            outs = []
+            outs, pend_h, pend_c = [], [], []
+            # samples still valid at step n: the batch is full until the shortest one ends
+            full_until = T if mask is None else int(lengths.min())
             for n, xw_n in enumerate(xw.unbind(0)):
-                m_n = None if mask is None else mask[n:n + 1]
-                gates = xw_n + layer.bn_h((h @ layer.weight_hh.t()).unsqueeze(0), steps[n:n + 1],
-                                          m_n)[0]
+                m_n = None if n < full_until else mask[n:n + 1]
+                s_n = steps[n:n + 1]
+                gates = xw_n + layer.bn_h((h @ layer.weight_hh.t()).unsqueeze(0), s_n, m_n,
+                                          pend_h)[0]
                 gi, gf, gg, go = gates.chunk(4, -1)
                 c_new = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
                 h_new = torch.sigmoid(go) * torch.tanh(
-                    layer.bn_c(c_new.unsqueeze(0), steps[n:n + 1], m_n)[0])
+                    layer.bn_c(c_new.unsqueeze(0), s_n, m_n, pend_c)[0])
                 if m_n is not None:
                     keep = m_n[0].unsqueeze(-1)
                     c_new, h_new = torch.where(keep, c_new, c), torch.where(keep, h_new, h)
                 h, c = h_new, c_new
                 outs.append(h)
+            layer.bn_h.update_running(pend_h)
+            layer.bn_c.update_running(pend_c)
             inp = torch.stack(outs)
             hs.append(h)
             cs.append(c)
