@@ -9,7 +9,7 @@ from .config import RunConfig, apply_overrides, config_hash
 from .data import check_dataset
 from .experiments import ARTIFACTS, Artifact, Cell, check_scale, default_artifact, get_artifact
 from .models import resolve_model_name
-from .tracking import FAILED, FINISHED, KILLED, RUNNING, MlflowTracker, git_commit
+from .tracking import FAILED, FINISHED, KILLED, RUNNING, MlflowTracker, NullTracker, git_commit
 
 RESUMABLE = (KILLED, FAILED, RUNNING)
 
@@ -48,26 +48,31 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
             echo=print):
     """Train one config, or skip it when a finished run of the same resolved config exists;
     with ``resume`` an unfinished one (killed, failed) continues from its last checkpoint."""
-    from .train import RunResult, checkpoint_path, fit
+    from .train import RunResult, checkpoint_path, dist_info, fit
 
     experiment = artifact.id if artifact else f"train-{cfg.data.name}"
     h = config_hash(cfg)
     var, cond = labels_for(artifact, cfg)
-    if skip_finished:
-        done = tracker.find(experiment, h, (FINISHED,))
-        if done:
-            r = done[0]
-            m = {k: v for k, v in r.data.metrics.items()}
-            echo(f"skip  {experiment} | {var} | {cond} | seed {cfg.seed}: finished as run "
-                 f"{r.info.run_id[:8]}")
-            return RunResult(r.info.run_id, FINISHED, m, None, 0.0, skipped=True)
-    resume_id = None
-    if resume:
-        for r in tracker.find(experiment, h, RESUMABLE):
-            if checkpoint_path(root, r.info.run_id).exists():
-                resume_id = r.info.run_id
-                echo(f"resume run {resume_id[:8]} from its last checkpoint")
-                break
+    dist, rank, _ = dist_info()
+    done, resume_id = None, None
+    if rank == 0:  # only rank 0 talks to the tracker; the others follow its decision
+        if skip_finished:
+            found = tracker.find(experiment, h, (FINISHED,))
+            done = (found[0].info.run_id, dict(found[0].data.metrics)) if found else None
+        if resume and not done:
+            for r in tracker.find(experiment, h, RESUMABLE):
+                if checkpoint_path(root, r.info.run_id).exists():
+                    resume_id = r.info.run_id
+                    echo(f"resume run {resume_id[:8]} from its last checkpoint")
+                    break
+    if dist is not None:
+        shared = [done, resume_id]
+        dist.broadcast_object_list(shared, src=0)
+        done, resume_id = shared
+    if done:
+        echo(f"skip  {experiment} | {var} | {cond} | seed {cfg.seed}: finished as run "
+             f"{done[0][:8]}")
+        return RunResult(done[0], FINISHED, done[1], None, 0.0, skipped=True)
     tags = {"artifact": artifact.id if artifact else "", "scale": scale, "variant": var,
             "condition": cond, "git_commit": git_commit(),
             "paper_ref": artifact.paper_ref if artifact else ""}
@@ -89,8 +94,13 @@ def train(dataset: str, model: str, scale: str = "quick", seed: int = 0,
           overrides: list[str] | None = None, resume: bool = False, root: Path = Path("runs"),
           progress: bool = True, echo=print):
     """``plstm train``: one run, tracked. Without ``resume`` a new run always starts."""
+    from .train import dist_info
+
     cfg, art = resolve_train_config(dataset, model, scale, seed, overrides)
-    tracker = MlflowTracker(root=root)
+    if dist_info()[1] != 0:  # torchrun: ranks > 0 neither track nor print
+        tracker, echo = NullTracker(), (lambda s: None)
+    else:
+        tracker = MlflowTracker(root=root)
     return run_one(cfg, art, scale, tracker, Path(root), resume=resume, skip_finished=False,
                    progress=progress, echo=echo)
 

@@ -136,7 +136,8 @@ def checkpoint_path(root: Path, run_id: str) -> Path:
 
 # --- the loop --------------------------------------------------------------------------------
 
-def _dist():
+def dist_info():
+    """(torch.distributed or None, rank, world size)."""
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         return dist, dist.get_rank(), dist.get_world_size()
@@ -153,7 +154,7 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     ``resume_run_id`` continues such a run from its last checkpoint. Under torch.distributed
     each rank trains on its share of every global batch and only rank 0 logs and saves.
     """
-    dist, rank, world = _dist()
+    dist, rank, world = dist_info()
     tracker = tracker if (tracker is not None and rank == 0) else NullTracker()
     root = Path(root)
     t_start = time.time()
@@ -195,19 +196,23 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
             bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
                        progress and rank == 0)
             for idx in groups:
-                full = to_device(train_set.batch(idx), tc.device)
-                b = full if world == 1 else _shard(full, idx, rank, world, tc.device, train_set)
+                part = idx if world == 1 else idx.tensor_split(world)[rank]
+                # a rank left without rows still runs the batch (DDP needs every rank's
+                # backward) with weight 0
+                b = to_device(train_set.batch(part if len(part) else idx), tc.device)
                 out = train_model(b.x, b.t, b.lengths)
                 loss, h = loss_and_hits(out, b)
                 # each rank's mean is weighted by its share, so DDP's gradient average is the
                 # mean over the global batch, equal to a single process
-                (loss * (len(b.y) * world / len(idx))).backward()
+                (loss * (len(part) * world / len(idx))).backward()
                 if tc.grad_clip > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
-                lsum, hsum, nsum = _reduce(dist, float(loss.detach()) * len(b.y), h, len(b.y))
+                n_rows = len(part)
+                lsum, hsum, nsum = _reduce(dist, float(loss.detach()) * n_rows,
+                                           h if n_rows else 0.0, n_rows)
                 tot, hits, seen = tot + lsum, hits + hsum, seen + nsum
                 win_loss, win_hits, win_n = win_loss + lsum, win_hits + hsum, win_n + nsum
                 bar.update(1)
@@ -244,11 +249,6 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         metrics = dict(ck_history or ck.get("metrics", {}))
     return RunResult(run_id, status, metrics, ck_path if ck_path.exists() else None,
                      time.time() - t_start)
-
-
-def _shard(full: SeqData, idx, rank, world, device, train_set) -> SeqData:
-    part = idx.tensor_split(world)[rank]
-    return to_device(train_set.batch(part), device) if len(part) else full
 
 
 def _reduce(dist, *vals):
