@@ -528,3 +528,26 @@ def plot_artifact(artifact: Artifact, history: pd.DataFrame | None, out_dir: Pat
     if fn is None or not callable(fn):
         raise ValueError(f"{artifact.id}: no plot function {artifact.plot!r} in plstm_repro.plots")
     return fn(artifact, history, Path(out_dir), scale)
+
+
+def plot_run_curves(epochs: list[dict[str, float]], out_dir: Path, title: str) -> Path:
+    """One run's own figure: loss, and accuracy or MSE, over epochs (logged with the run)."""
+    df = pd.DataFrame(epochs, index=range(1, len(epochs) + 1))
+    second = [m for m in ("train_acc", "test_acc") if m in df] or \
+        [m for m in ("test_mse",) if m in df]
+    fig = _new_figure(8, 3.2)
+    ax1, ax2 = fig.subplots(1, 2)
+    for m in ("train_loss", "test_loss"):
+        ax1.plot(df.index, df[m], marker="o", label=m)
+    ax1.set(xlabel="epoch", ylabel="loss")
+    for m in second:
+        ax2.plot(df.index, df[m], marker="o", label=m)
+    ax2.set(xlabel="epoch", ylabel="accuracy (%)" if "acc" in second[0] else "MSE")
+    if second == ["test_mse"]:
+        ax2.set_yscale("log")
+    for ax in (ax1, ax2):
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return _save_figure(fig, Path(out_dir), "curves")[0]

@@ -163,7 +163,7 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     model = make_model(cfg, train_set.input_size, train_set.num_outputs).to(cfg.train.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    start_epoch, step, ck_history = 1, 0, {}
+    start_epoch, step, epochs = 1, 0, []
     if resume_run_id:
         ck = load_checkpoint(checkpoint_path(root, resume_run_id))
         if ck["config"] != to_dict(cfg):
@@ -172,6 +172,7 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["generator"])
         start_epoch, step = ck["epoch"] + 1, ck["step"]
+        epochs = list(ck.get("epochs", []))
         run_id = resume_run_id
         tracker.reopen(run_id)
     else:
@@ -231,22 +232,27 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                 metrics["train_acc"] = 100.0 * hits / seen
             metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
             tracker.log_metrics(run_id, metrics, epoch)
+            epochs.append(metrics)
             if rank == 0:
                 save_checkpoint(ck_path, config=to_dict(cfg), model=model.state_dict(),
                                 optimizer=opt.state_dict(), generator=gen.get_state(),
-                                epoch=epoch, step=step, metrics=metrics)
+                                epoch=epoch, step=step, metrics=metrics, epochs=epochs)
             if tc.max_steps and step >= tc.max_steps:
                 break
+        if rank == 0 and ck_path.exists():
+            tracker.log_artifact(run_id, ck_path, "checkpoint")
+            if epochs:
+                from .plots import plot_run_curves
+                fig = plot_run_curves(epochs, ck_path.parent, label)
+                tracker.log_artifact(run_id, fig, "figures")
         status = FINISHED
     except KeyboardInterrupt:
         status = KILLED
         raise
     finally:
-        if rank == 0 and status == FINISHED and ck_path.exists():
-            tracker.log_artifact(run_id, ck_path, "checkpoint")
         tracker.end(run_id, status)
-    if not metrics and resume_run_id:  # resumed a run that had already done every epoch
-        metrics = dict(ck_history or ck.get("metrics", {}))
+    if not metrics and epochs:  # resumed a run that had already done every epoch
+        metrics = dict(epochs[-1])
     return RunResult(run_id, status, metrics, ck_path if ck_path.exists() else None,
                      time.time() - t_start)
 

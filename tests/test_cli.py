@@ -64,6 +64,8 @@ def test_train_logs_everything_and_eval_rebuilds_from_checkpoint(runs):
     assert [h.step for h in tr.client.get_metric_history(run.info.run_id, "test_acc")] == [1, 2]
     arts = [a.path for a in tr.client.list_artifacts(run.info.run_id, "checkpoint")]
     assert arts == ["checkpoint/last.pt"]
+    figs = [a.path for a in tr.client.list_artifacts(run.info.run_id, "figures")]
+    assert figs == ["figures/curves.png"]
     # eval by run-id prefix, under another condition than training
     out = ok("eval", run.info.run_id[:8], "--set", "data.sampling=highres", "--runs-dir", runs)
     assert "(highres) phased_lstm" in out and "test_acc" in out
