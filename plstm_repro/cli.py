@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from .errors import IncompleteReproduction
+
 app = typer.Typer(
     help="Phased LSTM (Neil, Pfeiffer, Liu, NIPS 2016), reproduced: train, evaluate and "
          "regenerate the paper's figures, tracked in MLflow (local store in runs/).",
@@ -35,6 +37,9 @@ def friendly(fn):
         except (ValueError, FileNotFoundError) as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(2) from None
+        except IncompleteReproduction as e:
+            typer.secho(f"error: {e}", fg="red", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.secho("interrupted: the run is marked KILLED; --resume continues it",
                         fg="yellow", err=True)

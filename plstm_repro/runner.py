@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .config import RunConfig, apply_overrides, config_hash
 from .data import check_dataset
+from .errors import IncompleteReproduction
 from .experiments import ARTIFACTS, Artifact, Cell, check_scale, default_artifact, get_artifact
 from .models import resolve_model_name
 from .tracking import FAILED, FINISHED, KILLED, RUNNING, MlflowTracker, NullTracker, git_commit
@@ -158,7 +159,8 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
             failures.append(f"{art.id}: {e}")
             echo(f"{art.id}: skipped: {e}")
     if failures:
-        raise RuntimeError("some artifacts could not be reproduced:\n" + "\n".join(failures))
+        raise IncompleteReproduction("some artifacts could not be reproduced (the others "
+                                     "were):\n" + "\n".join(failures))
     return written
 
 

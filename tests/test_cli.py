@@ -191,3 +191,14 @@ def test_ui_points_mlflow_at_the_local_store(runs, monkeypatch):
     cmd = seen["cmd"]
     assert cmd[1:4] == ["-m", "mlflow", "ui"] and "127.0.0.1" in cmd and "5123" in cmd
     assert cmd[cmd.index("--backend-store-uri") + 1].endswith("runs/mlflow.db")
+
+
+def test_reproduce_all_goes_on_past_a_missing_dataset(runs, monkeypatch):
+    from plstm_repro import experiments
+
+    arts = {k: experiments.ARTIFACTS[k] for k in ("mnist", "fig2b")}
+    monkeypatch.setattr(runner_mod, "ARTIFACTS", arts)
+    res, out = invoke("reproduce", "all", "--scale", "smoke", "--no-progress", "--runs-dir", runs)
+    assert res.exit_code == 1 and "Traceback" not in out
+    assert "mnist: skipped" in out and "plstm download mnist" in out
+    assert (runs / "figures" / "fig2b" / "smoke" / "fig2b.png").exists()  # the others still ran
