@@ -14,7 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from . import functional as F
+from . import fused
 from .checks import check_sequence_inputs, check_state, valid_mask
+from .sparse import sparse_forward
 
 
 class _PhasedRNNBase(nn.Module):
@@ -159,24 +161,116 @@ class PhasedLSTM(_PhasedRNNBase):
     steps), ``h_n``/``c_n`` [num_layers, B, H] at each sample's last valid step. The same ``t``
     drives every layer. ``state`` continues a stream: processing it in chunks equals one call.
     The leak alpha applies in ``train()`` and is 0 in ``eval()``.
+
+    ``backend``: "reference" is the plain PyTorch loop over :func:`functional.plstm_step`;
+    "fused" the fused recurrence of :mod:`.fused` (C++ kernels on the CPU, PyTorch ops with a
+    hand-written backward on CUDA; no peepholes); "auto" (default) is "fused" where it is
+    available and supported, else "reference". It can be changed after construction.
     """
 
     _gates = 4
     _n_state = 2
+    BACKENDS = ("auto", "reference", "fused")
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = True, r_on: float = 0.05, leak: float = 1e-3,
                  tau_init: tuple[float, float] = (0.0, 3.0), learn_r_on: bool = False,
-                 learn_time: bool = True, peephole: bool = False, device=None, dtype=None):
+                 learn_time: bool = True, peephole: bool = False, backend: str = "auto",
+                 device=None, dtype=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, r_on, leak,
                          tau_init, learn_r_on, learn_time, device, dtype)
         self.peephole = peephole
+        self.backend = backend
         if peephole:
             bound = 1.0 / math.sqrt(hidden_size)
             for k in range(num_layers):
                 for g in ("ci", "cf", "co"):
                     w = torch.empty(hidden_size, device=device, dtype=dtype).uniform_(-bound, bound)
                     self.register_parameter(f"weight_{g}_l{k}", nn.Parameter(w))
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in self.BACKENDS:
+            raise ValueError(f"backend: expected one of {self.BACKENDS}, got {value!r}")
+        if value == "fused" and self.peephole:
+            raise ValueError(
+                "backend: 'fused' does not support peepholes; use 'auto' or 'reference'")
+        self._backend = value
+
+    def fused_kernels(self, x: Tensor):
+        """The fused kernels this forward would use for ``x``, or None for the reference loop.
+
+        backend="fused" raises ValueError where the fused path cannot run (dtype, missing build).
+        """
+        if self._backend == "reference" or self.peephole:
+            return None
+        ok_dtype = x.dtype in (torch.float32, torch.float64)
+        ops = fused.kernels(x.device) if ok_dtype else None
+        if ops is None and self._backend == "fused":
+            why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
+            raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
+        return ops
+
+    def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
+        ops = self.fused_kernels(x) if torch.is_tensor(x) else None
+        if ops is None:
+            return super().forward(x, t, state, lengths)
+        x, t, lengths, mask, (h0, c0) = self._prepare(x, t, state, lengths)
+        # Time-major for the kernels: each step's rows are contiguous.
+        t64 = t.to(torch.float64).t()
+        mask_t = mask.t() if mask is not None else torch.empty(0, dtype=torch.bool, device=x.device)
+        leak, inp, hs, cs = self.current_leak(), x.transpose(0, 1), [], []
+        for k in range(self.num_layers):
+            p = self.layer_params(k)
+            T, B = inp.shape[:2]
+            flat = inp.reshape(T * B, inp.shape[2])
+            if p["bias_ih"] is not None:  # one product for all steps, biases folded in
+                xw = torch.addmm(p["bias_ih"] + p["bias_hh"], flat, p["weight_ih"].t())
+            else:
+                xw = flat @ p["weight_ih"].t()
+            xw = xw.view(T, B, -1)
+            tau = F.positive_tau(p["tau"]).to(torch.float64)
+            shift = p["shift"].to(torch.float64)
+            r_on = F.positive_r_on(p["r_on"]).to(torch.float64)
+            inp, h_n, c_n = fused.fused_layer(xw, t64, mask_t, p["weight_hh"], tau, shift, r_on,
+                                              h0[k], c0[k], leak, ops)
+            hs.append(h_n)
+            cs.append(c_n)
+        out = inp.transpose(0, 1)
+        if mask is not None:
+            out = out * mask.unsqueeze(-1).to(out.dtype)
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        return out, (torch.stack(hs), torch.stack(cs))
+
+    def step(self, x_t: Tensor, t_t: Tensor, state=None):
+        """One streaming step: ``x_t`` [B, F] at times ``t_t`` [B] -> (h [B, H], (h_n, c_n)).
+
+        Feeding a stream event by event, passing the returned state back, equals one forward
+        over the whole stream. In eval() (leak 0) it uses the sparse event-driven kernel: only
+        neurons with an open gate are computed. ``h`` is the top layer's output.
+        """
+        if not torch.is_tensor(x_t) or x_t.dim() != 2:
+            got = tuple(x_t.shape) if torch.is_tensor(x_t) else type(x_t).__name__
+            raise ValueError(f"x_t: expected one step [B, F], got {got}")
+        t_t = torch.as_tensor(t_t, device=x_t.device)
+        if t_t.dim() == 0:
+            t_t = t_t.expand(x_t.shape[0])
+        if t_t.shape != x_t.shape[:1]:
+            raise ValueError(f"t_t: expected timestamps [B] = ({x_t.shape[0]},), got "
+                             f"{tuple(t_t.shape)}")
+        x_seq, t_seq = x_t.unsqueeze(1), t_t.unsqueeze(1)
+        if not self.batch_first:
+            x_seq, t_seq = x_seq.transpose(0, 1), t_seq.transpose(0, 1)
+        if self.current_leak() == 0.0 and not self.peephole:
+            out, new_state, _ = sparse_forward(self, x_seq, t_seq, state)
+        else:
+            out, new_state = self(x_seq, t_seq, state)
+        return (out[:, 0] if self.batch_first else out[0]), new_state
 
     def peepholes(self, k: int):
         if not self.peephole:

@@ -1,0 +1,220 @@
+"""Speed of the Phased LSTM paths against torch.nn.LSTM, measured in one interleaved run.
+
+Methods: ``nn.LSTM``; ``reference`` (PhasedLSTM's plain PyTorch loop); ``fused`` (the fused
+recurrence: C++ kernels on the CPU); ``sparse`` (event-driven eval, inference only); ``naive``
+(a per-step cell that recomputes the time gate in Python ops at each step, as public ports do).
+Modes: ``train`` = forward + backward in train() (leak on), ``infer`` = forward under no_grad in
+eval(). Each repeat runs every method once, in turn, so machine noise hits all of them alike;
+the table gives medians and ratios to nn.LSTM from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .cells import _ext
+from .cells.functional import gate_from_phase, phase
+from .cells.phased_lstm import PhasedLSTM
+from .cells.sparse import sparse_forward
+
+# Timestamps are 0.1 ms apart on average; tau ~ exp(U(0, 3)) ms, so about r_on of the steps open.
+FULL_SHAPES = [
+    {"name": "sines T=125", "B": 32, "F": 1, "H": 110, "T": 125, "modes": ("train", "infer")},
+    {"name": "sines T=500", "B": 32, "F": 1, "H": 110, "T": 500, "modes": ("train", "infer")},
+    {"name": "sines T=1250", "B": 32, "F": 1, "H": 110, "T": 1250, "modes": ("train", "infer")},
+    {"name": "N-MNIST", "B": 32, "F": 41, "H": 110, "T": 3000, "modes": ("train", "infer")},
+    {"name": "stream B=1", "B": 1, "F": 41, "H": 110, "T": 3000, "modes": ("infer",)},
+    {"name": "seed MNIST", "B": 256, "F": 1, "H": 32, "T": 784, "modes": ("train", "infer")},
+]
+QUICK_SHAPES = [
+    {"name": "tiny", "B": 4, "F": 2, "H": 8, "T": 20, "modes": ("train", "infer")},
+    {"name": "tiny stream", "B": 1, "F": 2, "H": 8, "T": 30, "modes": ("infer",)},
+]
+METHODS = ("nn.LSTM", "reference", "fused", "sparse", "naive")
+
+
+class NaiveCell(nn.Module):
+    """Phased LSTM as public ports write it: nn.LSTMCell per step, the time gate recomputed
+    from that step's timestamps with separate tensor ops, in a Python loop."""
+
+    def __init__(self, input_size: int, hidden_size: int, r_on: float = 0.05, leak: float = 1e-3):
+        super().__init__()
+        self.cell = nn.LSTMCell(input_size, hidden_size)
+        self.tau = nn.Parameter(torch.exp(torch.empty(hidden_size).uniform_(0, 3)))
+        self.shift = nn.Parameter(torch.rand(hidden_size) * self.tau.detach())
+        self.r_on, self.leak = torch.full((hidden_size,), r_on), leak
+
+    def forward(self, x, t):
+        B, T, _ = x.shape
+        h = c = x.new_zeros(B, self.cell.hidden_size)
+        outs = []
+        leak = self.leak if self.training else 0.0
+        for n in range(T):
+            k = gate_from_phase(phase(t[:, n], self.tau, self.shift), self.r_on, leak).float()
+            h_new, c_new = self.cell(x[:, n], (h, c))
+            h, c = k * h_new + (1 - k) * h, k * c_new + (1 - k) * c
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
+def _inputs(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    B, T, F = shape["B"], shape["T"], shape["F"]
+    x = torch.randn(B, T, F, generator=g)
+    # Irregular timestamps, 0.1 ms apart on average, after a large offset (t ~ 1e6 ms).
+    t = 1e6 + torch.cumsum(torch.rand(B, T, generator=g, dtype=torch.float64) * 0.2, 1)
+    return x, t
+
+
+def _runners(shape, x, t):
+    """{(mode, method): zero-argument callable} for one shape."""
+    F, H = shape["F"], shape["H"]
+    torch.manual_seed(0)
+    lstm = nn.LSTM(F, H, batch_first=True)
+    ref = PhasedLSTM(F, H, backend="reference")
+    fus = PhasedLSTM(F, H, backend="auto")
+    fus.load_state_dict(ref.state_dict())
+    naive = NaiveCell(F, H)
+
+    def train(fn, model):
+        def run():
+            model.train()
+            fn().sum().backward()
+        return run
+
+    def infer(fn, model):
+        def run():
+            model.eval()
+            with torch.no_grad():
+                fn()
+        return run
+
+    calls = {
+        "nn.LSTM": (lstm, lambda: lstm(x)[0]),
+        "reference": (ref, lambda: ref(x, t)[0]),
+        "fused": (fus, lambda: fus(x, t)[0]),
+        "naive": (naive, lambda: naive(x, t)),
+    }
+    out = {}
+    for mode in shape["modes"]:
+        wrap = train if mode == "train" else infer
+        for name, (model, fn) in calls.items():
+            out[(mode, name)] = wrap(fn, model)
+        if mode == "infer":
+            out[(mode, "sparse")] = infer(lambda: sparse_forward(fus, x, t), fus)
+    return out
+
+
+def _median_ms(samples):
+    return 1e3 * statistics.median(samples)
+
+
+def _table(results) -> str:
+    head = f"{'shape':<14} {'mode':<6}" + "".join(f"{m:>20}" for m in METHODS)
+    lines = [head, "-" * len(head)]
+    for row in results:
+        cells = []
+        for m in METHODS:
+            r = row["methods"].get(m)
+            cells.append(f"{r['median_ms']:9.1f} ms {r['ratio']:5.2f}x" if r else f"{'-':>20}")
+        lines.append(f"{row['shape']:<14} {row['mode']:<6}" + "".join(f"{c:>20}" for c in cells))
+    return "\n".join(lines)
+
+
+def _chart(results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['shape']}\n{r['mode']}" for r in results]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(results)), 4))
+    width = 0.8 / len(METHODS)
+    for i, m in enumerate(METHODS):
+        xs = [j + (i - len(METHODS) / 2 + 0.5) * width for j in range(len(results))]
+        ys = [r["methods"].get(m, {}).get("ratio", 0.0) for r in results]
+        ax.bar(xs, ys, width, label=m)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(results)), labels, fontsize=8)
+    ax.set_ylabel("time / nn.LSTM time (log)")
+    ax.set_title("Phased LSTM paths vs torch.nn.LSTM (median, same run)")
+    ax.legend(fontsize=8, ncol=len(METHODS))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _write_json(data, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)  # readers never see a half-written file
+
+
+def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
+              quick: bool = False, progress: bool = True) -> dict:
+    """Time every method on every shape; print a table; write bench.json and bench.png.
+
+    ``shapes``: list of dicts (name, B, F, H, T, modes) or None for the paper's shapes
+    (``quick``: tiny shapes and 2 repeats, for tests). Returns the JSON-ready dict.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats: expected >= 1, got {repeats}")
+    if shapes is None:
+        shapes = QUICK_SHAPES if quick else FULL_SHAPES
+    if quick:
+        repeats = min(repeats, 2)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say = print if progress else (lambda *a, **k: None)
+    ext = _ext.load_extension() is not None
+    results = []
+    for shape in shapes:
+        x, t = _inputs(shape)
+        runs = _runners(shape, x, t)
+        for fn in runs.values():  # warm-up (and the one-time extension build)
+            fn()
+        samples = {key: [] for key in runs}
+        for _ in range(repeats):
+            for key, fn in runs.items():
+                start = time.perf_counter()
+                fn()
+                samples[key].append(time.perf_counter() - start)
+        for mode in shape["modes"]:
+            base = _median_ms(samples[(mode, "nn.LSTM")])
+            row = {"shape": shape["name"], "mode": mode,
+                   **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
+            for (m_mode, method), s in samples.items():
+                if m_mode == mode:
+                    med = _median_ms(s)
+                    row["methods"][method] = {"median_ms": med, "ratio": med / base,
+                                              "samples_ms": [1e3 * v for v in s]}
+            if mode == "infer":
+                fus = PhasedLSTM(shape["F"], shape["H"]).eval()
+                upd = sparse_forward(fus, x[:1], t[:1])[2]
+                row["updates_per_neuron"] = float(upd.mean())
+            results.append(row)
+            say(f"{shape['name']:<14} {mode:<6} nn.LSTM {base:8.1f} ms  " + "  ".join(
+                f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items() if m != "nn.LSTM"))
+    data = {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpp_extension": ext,
+        "repeats": repeats,
+        "results": results,
+    }
+    table = _table(results)
+    say(table)
+    _write_json(data, out_dir / "bench.json")
+    _chart(results, out_dir / "bench.png")
+    data["table"] = table
+    return data

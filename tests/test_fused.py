@@ -1,0 +1,172 @@
+"""The fused recurrence (C++ on the CPU, PyTorch ops for CUDA) equals the reference loop."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from plstm_repro.cells import _ext, fused
+from plstm_repro.cells.phased_lstm import PhasedLSTM
+
+
+def needs_ext():
+    if _ext.load_extension() is None:
+        pytest.skip("C++ kernels unavailable")
+
+
+def irregular_times(B, T, seed=0):
+    """Per-sample irregular float64 timestamps with offsets 1e6..1e9; sample 0 starts before 0
+    (before the shifts: the floor-mod must wrap correctly)."""
+    g = torch.Generator().manual_seed(seed)
+    start = 10 ** (6 + 3 * torch.rand(B, 1, generator=g, dtype=torch.float64))
+    t = start + torch.cumsum(torch.rand(B, T, generator=g, dtype=torch.float64) * 2.0, 1)
+    t[0] = torch.linspace(-25.0, 15.0, T, dtype=torch.float64)
+    return t
+
+
+def run(model, x, t, state, lengths):
+    """Outputs and the gradients of a loss touching out, h_n and c_n."""
+    x = x.clone().requires_grad_()
+    h0, c0 = (s.clone().requires_grad_() for s in state)
+    out, (h, c) = model(x, t, (h0, c0), lengths)
+    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype)
+    ((out * w).sum() + (h ** 2).sum() + 0.5 * c.sum()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    grads.update(x=x.grad, h0=h0.grad, c0=c0.grad)
+    model.zero_grad()
+    return (out.detach(), h.detach(), c.detach()), grads
+
+
+def assert_same(model, x, t, state, lengths, other="fused"):
+    tol = 1e-10 if x.dtype == torch.float64 else 2e-5
+    model.backend = "reference"
+    ref_out, ref_g = run(model, x, t, state, lengths)
+    model.backend = other
+    out, g = run(model, x, t, state, lengths)
+    for a, b in zip(ref_out, out):
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+    assert ref_g.keys() == g.keys()
+    for name in ref_g:  # relative to each gradient's scale (d tau grows with t: up to ~1e9)
+        scale = ref_g[name].abs().max().clamp_min(1e-12)
+        err = ((g[name] - ref_g[name]).abs().max() / scale).item()
+        assert err < tol * 10, f"{name}: relative error {err:.2e}"
+
+
+def make_case(dtype, train, num_layers=2, learn_r_on=True):
+    torch.manual_seed(0)
+    model = PhasedLSTM(3, 7, num_layers=num_layers, learn_r_on=learn_r_on, r_on=0.3,
+                       tau_init=(0.5, 3.0), dtype=dtype).train(train)
+    B, T = 4, 40
+    x = torch.randn(B, T, 3, dtype=dtype)
+    t = irregular_times(B, T)
+    state = (torch.randn(num_layers, B, 7, dtype=dtype), torch.randn(num_layers, B, 7, dtype=dtype))
+    lengths = torch.tensor([40, 13, 1, 29])
+    return model, x, t, state, lengths
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("train", [True, False])
+def test_fused_cpu_equals_reference(dtype, train):
+    needs_ext()
+    assert_same(*make_case(dtype, train))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_fixed_time_params_and_no_lengths(dtype):
+    needs_ext()
+    torch.manual_seed(3)
+    model = PhasedLSTM(2, 5, learn_time=False, dtype=dtype).train()
+    x = torch.randn(3, 25, 2, dtype=dtype)
+    t = irregular_times(3, 25, seed=4)
+    state = (torch.zeros(1, 3, 5, dtype=dtype), torch.zeros(1, 3, 5, dtype=dtype))
+    assert_same(model, x, t, state, None)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_torch_ops_path_equals_reference(monkeypatch, train):
+    """The PyTorch-ops implementation (the CUDA path), run on CPU tensors."""
+    monkeypatch.setattr(fused, "kernels", lambda device: fused.TorchOps)
+    assert_same(*make_case(torch.float64, train))
+
+
+def test_fused_used_by_auto_and_chunks_continue():
+    needs_ext()
+    model, x, t, state, _ = make_case(torch.float32, False)
+    assert model.backend == "auto" and model.fused_kernels(x) is not None
+    with torch.no_grad():
+        full, (h, c) = model(x, t, state)
+        a, st = model(x[:, :17], t[:, :17], state)
+        b, (h2, c2) = model(x[:, 17:], t[:, 17:], st)
+    torch.testing.assert_close(torch.cat([a, b], 1), full)
+    torch.testing.assert_close(h2, h)
+    torch.testing.assert_close(c2, c)
+
+
+def safe_gradcheck_case(ops):
+    """A tiny float64 case whose phases sit away from the branch points of eq. 6, where k is
+    not differentiable (finite differences would cross them)."""
+    T, B, H = 4, 2, 3
+    g = torch.Generator().manual_seed(5)
+    tau = torch.tensor([2.0, 3.0, 5.0], dtype=torch.float64)
+    shift = torch.tensor([0.1, 0.7, 1.3], dtype=torch.float64)
+    r = torch.tensor([0.5, 0.6, 0.4], dtype=torch.float64)
+    t = torch.tensor([[-3.137, 7.319], [-1.463, 8.221], [0.571, 9.913], [2.389, 10.657]],
+                     dtype=torch.float64)
+    phi = torch.remainder(t.unsqueeze(-1) - shift, tau) / tau
+    for edge in (0.0, 1.0, 0.5 * r, r):  # keep every phase 1e-3 away from the branch points
+        assert ((phi - edge).abs() > 1e-3).all()
+    xw = torch.randn(T, B, 4 * H, generator=g, dtype=torch.float64)
+    w = torch.randn(4 * H, H, generator=g, dtype=torch.float64) * 0.5
+    h0 = torch.randn(B, H, generator=g, dtype=torch.float64)
+    c0 = torch.randn(B, H, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[True, True], [True, True], [True, False], [True, False]])
+    inputs = [v.requires_grad_() for v in (xw, w, tau, shift, r, h0, c0)]
+    return lambda *a: fused.FusedPLSTM.apply(*a, t, mask, 0.01, ops), inputs
+
+
+@pytest.mark.parametrize("which", ["cpp", "torch"])
+def test_gradcheck(which):
+    if which == "cpp":
+        needs_ext()
+    ops = _ext.load_extension() if which == "cpp" else fused.TorchOps
+    fn, inputs = safe_gradcheck_case(ops)
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_backend_validation():
+    with pytest.raises(ValueError, match="backend"):
+        PhasedLSTM(2, 3, backend="fast")
+    with pytest.raises(ValueError, match="peephole"):
+        PhasedLSTM(2, 3, peephole=True, backend="fused")
+    model = PhasedLSTM(2, 3, peephole=True)  # auto: the reference loop
+    assert model.fused_kernels(torch.zeros(1, 1, 2)) is None
+
+
+def test_failed_build_warns_once_and_falls_back(monkeypatch):
+    monkeypatch.setattr(_ext, "_module", None)
+    monkeypatch.setattr(_ext, "_SOURCE", _ext._SOURCE.with_name("missing.cpp"))
+    monkeypatch.delenv("PLSTM_NO_EXTENSION", raising=False)
+    model = PhasedLSTM(2, 3)
+    x, t = torch.randn(1, 4, 2), torch.arange(4.0).unsqueeze(0)
+    with pytest.warns(RuntimeWarning, match="reference path"):
+        assert model.fused_kernels(x) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(x, t)  # no second warning
+    model.backend = "fused"
+    with pytest.raises(ValueError, match="unavailable"):
+        model(x, t)
+
+
+@pytest.mark.parametrize("impl", ["cpp", "torch"])
+def test_nan_timestamps_in_padding_do_not_leak(impl, monkeypatch):
+    from plstm_repro.cells import fused
+
+    if impl == "torch":
+        monkeypatch.setattr(fused, "kernels", lambda device: fused.TorchOps)
+    m = PhasedLSTM(1, 4, backend="fused")
+    t = torch.tensor([[0.0, 1.0, float("nan")], [0.0, 1.0, 2.0]], dtype=torch.float64)
+    out, (h, c) = m(torch.randn(2, 3, 1), t, lengths=torch.tensor([2, 3]))
+    assert torch.isfinite(out).all() and torch.isfinite(h).all() and torch.isfinite(c).all()

@@ -1,0 +1,106 @@
+"""Sparse event-driven inference equals the dense eval forward, and counts the updates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from plstm_repro.cells import _ext
+from plstm_repro.cells.phased_lstm import PhasedLSTM
+from plstm_repro.cells.sparse import count_updates, sparse_forward
+
+
+def needs_ext():
+    if _ext.load_extension() is None:
+        pytest.skip("C++ kernels unavailable")
+
+
+def case(dtype=torch.float32, num_layers=2, B=3, T=150, H=20):
+    torch.manual_seed(0)
+    model = PhasedLSTM(3, H, num_layers=num_layers, tau_init=(0.0, 2.0), dtype=dtype).eval()
+    g = torch.Generator().manual_seed(1)
+    t = 1e8 + torch.cumsum(torch.rand(B, T, generator=g, dtype=torch.float64) * 0.1, 1)
+    x = torch.randn(B, T, 3, generator=g, dtype=dtype)
+    return model, x, t
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sparse_equals_dense_eval(dtype):
+    needs_ext()
+    model, x, t = case(dtype)
+    lengths = torch.tensor([150, 40, 99])
+    state = tuple(torch.randn(2, 3, 20, dtype=dtype) for _ in range(2))
+    with torch.no_grad():
+        ref, (h, c) = model(x, t, state, lengths)
+    out, (h2, c2), upd = sparse_forward(model, x, t, state, lengths)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    for a, b in ((out, ref), (h2, h), (c2, c)):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    assert upd.shape == (2, 20)
+    torch.testing.assert_close(upd, count_updates(model, t, lengths))
+
+
+def test_sparse_time_major_and_single_layer():
+    needs_ext()
+    torch.manual_seed(2)
+    model = PhasedLSTM(2, 9, batch_first=False).eval()
+    x, t = torch.randn(30, 2, 2), torch.cumsum(torch.rand(30, 2, dtype=torch.float64), 0)
+    with torch.no_grad():
+        ref, _ = model(x, t)
+    out, _, _ = sparse_forward(model, x, t)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_count_updates_matches_gate_and_r_on():
+    model, _, t = case(num_layers=1, B=2, T=4000, H=30)
+    upd = count_updates(model, t)
+    k = model.eval().time_gates(t, 0)  # leak 0 in eval
+    torch.testing.assert_close(upd[0], (k > 0).sum((0, 1)).double() / 2)
+    # about r_on of the steps are open when events are dense compared with the periods
+    assert 0.03 < upd.mean().item() / 4000 < 0.07
+
+
+def test_step_streaming_equals_forward():
+    needs_ext()
+    model, x, t = case(B=1, T=60)
+    with torch.no_grad():
+        ref, (h, c) = model(x, t)
+        state, outs = None, []
+        for n in range(60):
+            y, state = model.step(x[:, n], t[:, n], state)
+            outs.append(y)
+    torch.testing.assert_close(torch.stack(outs, 1), ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state[0], h, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state[1], c, rtol=1e-5, atol=1e-5)
+
+
+def test_chunked_sparse_equals_whole():
+    needs_ext()
+    model, x, t = case()
+    whole, (h, c), upd = sparse_forward(model, x, t)
+    a, st, ua = sparse_forward(model, x[:, :70], t[:, :70])
+    b, (h2, c2), ub = sparse_forward(model, x[:, 70:], t[:, 70:], st)
+    torch.testing.assert_close(torch.cat([a, b], 1), whole)
+    torch.testing.assert_close((h2, c2), (h, c))
+    torch.testing.assert_close(ua + ub, upd)
+
+
+def test_step_in_train_mode_uses_dense_path():
+    model, x, t = case(B=2, T=5)
+    model.train()
+    y, (h, _) = model.step(x[:, 0], t[:, 0])
+    ref, (h_ref, _) = model(x[:, :1], t[:, :1])
+    torch.testing.assert_close(y, ref[:, 0])
+    torch.testing.assert_close(h, h_ref)
+
+
+def test_errors():
+    model, x, t = case()
+    with pytest.raises(ValueError, match="eval"):
+        sparse_forward(model.train(), x, t)
+    with pytest.raises(ValueError, match="PhasedLSTM"):
+        sparse_forward(torch.nn.LSTM(3, 4), x, t)
+    with pytest.raises(ValueError, match="x_t"):
+        model.step(x, t[:, 0])
+    with pytest.raises(ValueError, match="t_t"):
+        model.step(x[:, 0], t[:2, 0])
