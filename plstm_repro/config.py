@@ -39,6 +39,7 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 70
     batch_size: int = 32
+    bucket: bool = False  # batches of similar lengths (less padding); the paper's are random
     lr: float = 1e-3  # Adam, default parameters otherwise (paper sec. 3)
     grad_clip: float = 10.0  # authors' code
     log_every: int = 0  # also log training loss/accuracy every N steps (0: per epoch only)

@@ -51,9 +51,20 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int) -> nn.Module:
                            readout=m.readout, **kw)
 
 
-def batches(n: int, size: int, gen: torch.Generator | None):
+def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tensor | None = None,
+            pool: int = 50) -> list[torch.Tensor]:
+    """Index batches of a random permutation. With ``lengths`` (bucketing), each pool of
+    ``pool`` batches is sorted by length before it is cut, and the batch order is shuffled
+    again: batches hold similar lengths, so far fewer padded steps are computed."""
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    return list(order.split(size))
+    if lengths is None:
+        return list(order.split(size))
+    groups = []
+    for chunk in order.split(size * pool):
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
+        groups += list(chunk.split(size))
+    perm = torch.randperm(len(groups), generator=gen) if gen is not None else range(len(groups))
+    return [groups[i] for i in perm]
 
 
 def loss_and_hits(out: torch.Tensor, data: SeqData) -> tuple[torch.Tensor, float]:
@@ -193,7 +204,8 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
             t0 = time.time()
             model.train()
             tot, hits, seen, win_loss, win_hits, win_n = 0.0, 0.0, 0, 0.0, 0.0, 0
-            groups = batches(len(train_set), tc.batch_size, gen)
+            groups = batches(len(train_set), tc.batch_size, gen,
+                             train_set.lengths if tc.bucket else None)
             bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
                        progress and rank == 0)
             for idx in groups:
