@@ -202,3 +202,28 @@ def test_reproduce_all_goes_on_past_a_missing_dataset(runs, monkeypatch):
     assert res.exit_code == 1 and "Traceback" not in out
     assert "mnist: skipped" in out and "plstm download mnist" in out
     assert (runs / "figures" / "fig2b" / "smoke" / "fig2b.png").exists()  # the others still ran
+
+
+def test_bench_command_quick(tmp_path):
+    out = ok("bench", "--quick", "--out", tmp_path / "bench")
+    assert "nn.LSTM" in out or (tmp_path / "bench" / "bench.json").exists()
+    assert (tmp_path / "bench" / "bench.json").exists()
+
+
+def test_mnist_pipeline_end_to_end_on_generated_idx_files(runs, monkeypatch, tmp_path):
+    """download --from, the IDX reader, step-logged training of both models and the plot, on
+    small random IDX files in the real on-disk format (this checks the plumbing, not results)."""
+    from test_data_mnist import _fake_resources, fake_mnist
+
+    src = tmp_path / "mnist_src"
+    fake_mnist(src, n_train=40, n_test=10)
+    _fake_resources(monkeypatch, src)
+    assert "mnist is in data/mnist" in ok("download", "mnist", "--from", src)
+    out = ok("reproduce", "mnist", "--scale", "smoke", "--no-progress", "--runs-dir", runs)
+    assert out.count("done  mnist") == 2
+    (r,) = [r for r in MlflowTracker(root=runs).runs("mnist") if r.data.tags["variant"] == "LSTM"]
+    assert r.data.params["model.hidden_size"] == "8" and r.data.params["train.batch_size"] == "16"
+    tr = MlflowTracker(root=runs)
+    assert [h.step for h in tr.client.get_metric_history(r.info.run_id, "step_train_acc")] == \
+        [1, 2, 3]  # logged every step at smoke scale (40 samples, batch 16)
+    assert (runs / "figures" / "mnist" / "smoke" / "mnist.png").stat().st_size > 0

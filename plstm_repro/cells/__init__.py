@@ -3,5 +3,7 @@
 from .baselines import BNLSTM, LSTM
 from .functional import time_gate
 from .phased_lstm import PhasedGRU, PhasedLSTM
+from .sparse import count_updates, sparse_forward
 
-__all__ = ["BNLSTM", "LSTM", "PhasedGRU", "PhasedLSTM", "time_gate"]
+__all__ = ["BNLSTM", "LSTM", "PhasedGRU", "PhasedLSTM", "count_updates", "sparse_forward",
+           "time_gate"]

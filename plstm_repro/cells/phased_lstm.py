@@ -89,9 +89,9 @@ class _PhasedRNNBase(nn.Module):
             getattr(self, f"r_on_l{k}").fill_(self.r_on_init)
 
     def layer_params(self, k: int) -> dict[str, Tensor | None]:
-        g = lambda n: getattr(self, f"{n}_l{k}", None)  # noqa: E731
-        return {n: g(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "tau", "shift",
-                                  "r_on")}
+        """Layer k's tensors by short name (bias_* are None without bias)."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "tau", "shift", "r_on")
+        return {n: getattr(self, f"{n}_l{k}", None) for n in names}
 
     def current_leak(self) -> float:
         """alpha: the leak in train(), 0 in eval() (eq. 6; the paper turns it off at test)."""
