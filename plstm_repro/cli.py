@@ -112,7 +112,8 @@ def reproduce(
 @friendly
 def plot(
     artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | mnist | digits"),
-    scale: str = typer.Option(None, "--scale", help="Default: the largest scale with runs."),
+    scale: str = typer.Option(None, "--scale",
+                              help="Default: the largest scale whose runs cover the figure."),
     runs_dir: Path = RUNS,
 ):
     """Draw a figure or table from tracked runs only (never trains).

@@ -171,7 +171,7 @@ def figure_dir(root: Path, artifact_id: str, scale: str) -> Path:
 def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
          tracker: MlflowTracker | None = None) -> list[Path]:
     """``plstm plot``: draw an artifact from tracked runs only (never trains). Without a scale,
-    the largest scale that has runs."""
+    the largest scale whose runs cover the artifact's grid."""
     from . import plots
 
     art = get_artifact(name)
@@ -180,31 +180,19 @@ def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
         return fn(art, None, figure_dir(root, art.id, scale or "quick"), scale or "quick")
     tracker = tracker or MlflowTracker(root=root)
     scales = [check_scale(scale)] if scale else ["paper", "quick", "smoke"]
+    first_error = None
     for sc in scales:
         runs = tracker.runs(art.id, f"tags.scale = '{sc}'")
         runs = [r for r in runs if r.info.status == FINISHED]
-        if runs:
-            history = tracker.history(runs)
-            return fn(art, history, figure_dir(root, art.id, sc), sc)
+        if not runs:
+            continue
+        try:
+            return fn(art, tracker.history(runs), figure_dir(root, art.id, sc), sc)
+        except ValueError as e:  # this scale lacks part of the grid: try the next one
+            if scale:
+                raise
+            first_error = first_error or e
+    if first_error is not None:
+        raise first_error
     raise ValueError(f"plot {name}: no finished runs at scale {scale or 'any'} in "
                      f"{tracker.uri}; run `plstm reproduce {name} --scale {scale or 'quick'}`")
-
-
-def dataset_summary(dataset: str, scale: str = "quick", overrides: list[str] | None = None,
-                    seed: int = 0) -> dict:
-    """Both splits as ``train`` would build them: sizes, lengths, time span, class balance."""
-    from .data import load_split
-
-    cfg, _ = resolve_train_config(dataset, "lstm", scale, seed, overrides)
-    out = {"dataset": dataset, "config": {k: v for k, v in vars(cfg.data).items()}}
-    for split in ("train", "test"):
-        d = load_split(cfg.data, split, seed)
-        L = d.lengths.double()
-        info = {"n": len(d), "features": d.input_size, "max_len": int(L.max()),
-                "mean_len": round(float(L.mean()), 2), "task": d.task,
-                "time_span": [float(d.t[:, 0].min()), float(d.t.max())],
-                "time_unit": d.time_unit}
-        if d.task == "classification":
-            info["class_counts"] = d.y.bincount(minlength=d.num_outputs).tolist()
-        out[split] = info
-    return out

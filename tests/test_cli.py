@@ -227,3 +227,17 @@ def test_mnist_pipeline_end_to_end_on_generated_idx_files(runs, monkeypatch, tmp
     assert [h.step for h in tr.client.get_metric_history(r.info.run_id, "step_train_acc")] == \
         [1, 2, 3]  # logged every step at smoke scale (40 samples, batch 16)
     assert (runs / "figures" / "mnist" / "smoke" / "mnist.png").stat().st_size > 0
+
+
+def test_plot_without_scale_falls_back_to_a_complete_scale(runs):
+    ok("reproduce", "fig4a", "--scale", "smoke", "--no-progress", "--runs-dir", runs)
+    # one quick-scale run: the quick grid is incomplete, so an unscaled plot uses smoke
+    ok("train", "sines2", "--model", "phased", "--scale", "quick", "--no-progress",
+       "--runs-dir", runs, "--set", "data.n_train=32", "--set", "data.n_test=16",
+       "--set", "train.epochs=1", "--set", "model.hidden_size=8")
+    out = ok("plot", "fig4a", "--runs-dir", runs)
+    assert "figures/fig4a/smoke/fig4a.png" in out
+    res, out = invoke("plot", "fig4a", "--scale", "quick", "--runs-dir", runs)
+    assert res.exit_code == 2 and "LSTM" in out  # an explicit scale reports what is missing
+    res, out = invoke("plot", "fig4a", "--scale", "paper", "--runs-dir", runs)
+    assert res.exit_code == 2 and "no finished runs at scale paper" in out
