@@ -196,3 +196,23 @@ def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
         raise first_error
     raise ValueError(f"plot {name}: no finished runs at scale {scale or 'any'} in "
                      f"{tracker.uri}; run `plstm reproduce {name} --scale {scale or 'quick'}`")
+
+
+def dataset_summary(dataset: str, scale: str = "quick", overrides: list[str] | None = None,
+                    seed: int = 0) -> dict:
+    """Both splits as ``train`` would build them: sizes, lengths, time span, class balance."""
+    from .data import load_split
+
+    cfg, _ = resolve_train_config(dataset, "lstm", scale, seed, overrides)
+    out = {"dataset": dataset, "config": {k: v for k, v in vars(cfg.data).items()}}
+    for split in ("train", "test"):
+        d = load_split(cfg.data, split, seed)
+        L = d.lengths.double()
+        info = {"n": len(d), "features": d.input_size, "max_len": int(L.max()),
+                "mean_len": round(float(L.mean()), 2), "task": d.task,
+                "time_span": [float(d.t[:, 0].min()), float(d.t.max())],
+                "time_unit": d.time_unit}
+        if d.task == "classification":
+            info["class_counts"] = d.y.bincount(minlength=d.num_outputs).tolist()
+        out[split] = info
+    return out
