@@ -138,12 +138,15 @@ class _PhasedRNNBase(nn.Module):
             out, fin = self._recurrence(k, xw, gates, layer_state, p)
             finals.append(fin)
             inp = out
-        if mask is not None:
-            inp = torch.where(mask.unsqueeze(-1), inp, 0.0)
-        if not self.batch_first:
-            inp = inp.transpose(0, 1)
         stacked = tuple(torch.stack(s) for s in zip(*finals))
-        return inp, self._pack_state(stacked)
+        return self._output(inp, mask), self._pack_state(stacked)
+
+    def _output(self, out: Tensor, mask: Tensor | None) -> Tensor:
+        """Batch-major ``out`` [B, T, H] -> the returned output: 0 at padded steps (where, not a
+        product, so NaN timestamps in padding stay out), time-major unless batch_first."""
+        if mask is not None:
+            out = torch.where(mask.unsqueeze(-1), out, 0.0)
+        return out if self.batch_first else out.transpose(0, 1)
 
     def extra_repr(self) -> str:
         return (
@@ -215,15 +218,28 @@ class PhasedLSTM(_PhasedRNNBase):
             raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
         return ops
 
+    def kernel_inputs(self, x: Tensor, t: Tensor, state, lengths: Tensor | None):
+        """Checked inputs in the kernels' time-major layout (each step's rows contiguous):
+        (x [T, B, F], t64 [T, B], mask [B, T] or None, mask_t [T, B] or empty, h0, c0)."""
+        x, t, lengths, mask, (h0, c0) = self._prepare(x, t, state, lengths)
+        t64 = t.to(torch.float64).t().contiguous()
+        mask_t = (mask.t().contiguous() if mask is not None
+                  else torch.empty(0, dtype=torch.bool, device=x.device))
+        return x.transpose(0, 1).contiguous(), t64, mask, mask_t, h0, c0
+
+    def time_params64(self, k: int) -> tuple[Tensor, Tensor, Tensor]:
+        """Layer k's tau, shift, r_on in float64, tau and r_on clamped as in the forward pass."""
+        p = self.layer_params(k)
+        return (F.positive_tau(p["tau"]).to(torch.float64).contiguous(),
+                p["shift"].to(torch.float64).contiguous(),
+                F.positive_r_on(p["r_on"]).to(torch.float64).contiguous())
+
     def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
         ops = self.fused_kernels(x) if torch.is_tensor(x) else None
         if ops is None:
             return super().forward(x, t, state, lengths)
-        x, t, lengths, mask, (h0, c0) = self._prepare(x, t, state, lengths)
-        # Time-major for the kernels: each step's rows are contiguous.
-        t64 = t.to(torch.float64).t()
-        mask_t = mask.t() if mask is not None else torch.empty(0, dtype=torch.bool, device=x.device)
-        leak, inp, hs, cs = self.current_leak(), x.transpose(0, 1), [], []
+        inp, t64, mask, mask_t, h0, c0 = self.kernel_inputs(x, t, state, lengths)
+        leak, hs, cs = self.current_leak(), [], []
         for k in range(self.num_layers):
             p = self.layer_params(k)
             T, B = inp.shape[:2]
@@ -233,19 +249,11 @@ class PhasedLSTM(_PhasedRNNBase):
             else:
                 xw = flat @ p["weight_ih"].t()
             xw = xw.view(T, B, -1)
-            tau = F.positive_tau(p["tau"]).to(torch.float64)
-            shift = p["shift"].to(torch.float64)
-            r_on = F.positive_r_on(p["r_on"]).to(torch.float64)
-            inp, h_n, c_n = fused.fused_layer(xw, t64, mask_t, p["weight_hh"], tau, shift, r_on,
-                                              h0[k], c0[k], leak, ops)
+            inp, h_n, c_n = fused.fused_layer(xw, t64, mask_t, p["weight_hh"],
+                                              *self.time_params64(k), h0[k], c0[k], leak, ops)
             hs.append(h_n)
             cs.append(c_n)
-        out = inp.transpose(0, 1)
-        if mask is not None:
-            out = out * mask.unsqueeze(-1).to(out.dtype)
-        if not self.batch_first:
-            out = out.transpose(0, 1)
-        return out, (torch.stack(hs), torch.stack(cs))
+        return self._output(inp.transpose(0, 1), mask), (torch.stack(hs), torch.stack(cs))
 
     def step(self, x_t: Tensor, t_t: Tensor, state=None):
         """One streaming step: ``x_t`` [B, F] at times ``t_t`` [B] -> (h [B, H], (h_n, c_n)).

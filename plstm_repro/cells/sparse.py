@@ -68,28 +68,19 @@ def sparse_forward(model, x: Tensor, t: Tensor, state=None, lengths: Tensor | No
         tb = t if model.batch_first else t.transpose(0, 1)
         return out, st, count_updates(model, tb, lengths)
     with torch.no_grad():
-        x, t, lengths, mask, (h0, c0) = model._prepare(x, t, state, lengths)
-        B = x.shape[0]
-        t64 = t.to(torch.float64).t().contiguous()
-        mask_t = (mask.t().contiguous() if mask is not None
-                  else torch.empty(0, dtype=torch.bool, device=x.device))
-        inp, hs, cs, counts = x.transpose(0, 1).contiguous(), [], [], []
+        inp, t64, mask, mask_t, h0, c0 = model.kernel_inputs(x, t, state, lengths)
+        B = inp.shape[1]
+        hs, cs, counts = [], [], []
         for k in range(model.num_layers):
             p = model.layer_params(k)
             bias = (p["bias_ih"] + p["bias_hh"] if p["bias_ih"] is not None
-                    else x.new_empty(0))
+                    else inp.new_empty(0))
             inp, h_n, c_n, cnt = ext.sparse_forward(
                 inp, t64, mask_t, p["weight_ih"].contiguous(), p["weight_hh"].contiguous(),
-                bias.contiguous(), F.positive_tau(p["tau"]).to(torch.float64).contiguous(),
-                p["shift"].to(torch.float64).contiguous(),
-                F.positive_r_on(p["r_on"]).to(torch.float64).contiguous(),
-                h0[k].contiguous(), c0[k].contiguous())
+                bias.contiguous(), *model.time_params64(k), h0[k].contiguous(),
+                c0[k].contiguous())
             hs.append(h_n)
             cs.append(c_n)
             counts.append(cnt.to(torch.float64) / B)
-        out = inp.transpose(0, 1)
-        if mask is not None:
-            out = torch.where(mask.unsqueeze(-1), out, 0.0)
-        if not model.batch_first:
-            out = out.transpose(0, 1)
+        out = model._output(inp.transpose(0, 1), mask)
         return out, (torch.stack(hs), torch.stack(cs)), torch.stack(counts)
