@@ -195,7 +195,6 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     if dist is not None:
         train_model = nn.parallel.DistributedDataParallel(model)
     ck_path = checkpoint_path(root, run_id)
-    metrics: dict[str, float] = {}
     status = FAILED
     tc = cfg.train
     label = run_name or f"{cfg.data.name}/{cfg.model.name}"
@@ -248,7 +247,7 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
             if rank == 0:
                 save_checkpoint(ck_path, config=to_dict(cfg), model=model.state_dict(),
                                 optimizer=opt.state_dict(), generator=gen.get_state(),
-                                epoch=epoch, step=step, metrics=metrics, epochs=epochs)
+                                epoch=epoch, step=step, epochs=epochs)
             if tc.max_steps and step >= tc.max_steps:
                 break
         if rank == 0 and ck_path.exists():
@@ -263,9 +262,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         raise
     finally:
         tracker.end(run_id, status)
-    if not metrics and epochs:  # resumed a run that had already done every epoch
-        metrics = dict(epochs[-1])
-    return RunResult(run_id, status, metrics, ck_path if ck_path.exists() else None,
+    # the last epoch's metrics (from the checkpoint when a resumed run had no epoch left)
+    final = dict(epochs[-1]) if epochs else {}
+    return RunResult(run_id, status, final, ck_path if ck_path.exists() else None,
                      time.time() - t_start)
 
 
