@@ -43,18 +43,17 @@ class Artifact:
     scales: dict[str, Scale]
     base: Overrides = field(default_factory=dict)
 
+    def config(self, scale: str, extra: Overrides | None = None) -> RunConfig:
+        """The artifact's dataset and base settings, then ``extra``, then the scale's preset."""
+        return apply_overrides(RunConfig(), {"data.name": self.dataset, **self.base,
+                                             **(extra or {}), **self.scales[scale].overrides})
+
     def runs(self, scale: str) -> list[tuple[Cell, Cell, int, RunConfig]]:
         """Every run the artifact needs at ``scale``: (variant, condition, seed, config)."""
-        sc = self.scales[scale]
-        out = []
-        for cond in self.conditions:
-            for var in self.variants:
-                for seed in range(sc.seeds):
-                    cfg = apply_overrides(RunConfig(), {"data.name": self.dataset, **self.base,
-                                                        **var.overrides, **cond.overrides,
-                                                        **sc.overrides, "seed": seed})
-                    out.append((var, cond, seed, cfg))
-        return out
+        return [(var, cond, seed,
+                 self.config(scale, {**var.overrides, **cond.overrides, "seed": seed}))
+                for cond in self.conditions for var in self.variants
+                for seed in range(self.scales[scale].seeds)]
 
 
 THREE_MODELS = (

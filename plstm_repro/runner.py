@@ -37,10 +37,8 @@ def resolve_train_config(dataset: str, model: str, scale: str = "quick", seed: i
     check_scale(scale)
     model = resolve_model_name(model)
     art = default_artifact(dataset)
-    cfg = RunConfig()
-    if art is not None:
-        cfg = apply_overrides(cfg, {**art.base, **art.scales[scale].overrides})
-    cfg = apply_overrides(cfg, {"data.name": dataset, "model.name": model, "seed": seed})
+    chosen = {"data.name": dataset, "model.name": model, "seed": seed}
+    cfg = art.config(scale, chosen) if art else apply_overrides(RunConfig(), chosen)
     return apply_overrides(cfg, overrides or []), art
 
 
