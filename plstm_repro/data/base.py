@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 
@@ -48,7 +47,3 @@ class SeqData:
         return SeqData(self.x[idx, :T], self.t[idx, :T], self.lengths[idx], self.y[idx],
                        self.task, self.num_outputs, self.time_unit)
 
-
-def pad_sequences(seqs: list[Tensor], dtype=None) -> Tensor:
-    """Stack 1-d or 2-d tensors of different lengths into [N, T, ...], zero-padded."""
-    return torch.nn.utils.rnn.pad_sequence(seqs, batch_first=True).to(dtype or seqs[0].dtype)
