@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cells.checks import valid_mask
 from .config import RunConfig, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
 from .models import build_model
@@ -91,10 +92,9 @@ def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
         total += float(loss) * len(idx)
         hits += h
         n += len(idx)
-        rnn = getattr(model, "rnn", None)
-        if rnn is not None and hasattr(rnn, "time_gates"):
-            mask = torch.arange(b.x.shape[1], device=b.x.device) < b.lengths[:, None]
-            k = rnn.time_gates(b.t, 0, mask)
+        if getattr(model, "is_phased", False):
+            rnn = model.rnn
+            k = rnn.time_gates(b.t, 0, valid_mask(b.lengths, b.x.shape[1]))
             open_sum += float(k.sum()) / rnn.hidden_size
             upd_sum += float((k > 0).sum()) / rnn.hidden_size
             steps += int(b.lengths.sum())
@@ -287,7 +287,8 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
                         seed: int | None = None) -> tuple[RunConfig, dict[str, float]]:
     """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
     dataset, possibly under another condition (``overrides`` of ``data.*``)."""
-    from .config import apply_overrides
+    from .cells.checks import valid_mask
+from .config import apply_overrides
     ck = load_checkpoint(path)
     cfg = from_dict(ck["config"])
     if overrides:

@@ -104,16 +104,6 @@ class _PhasedRNNBase(nn.Module):
         # where, not a product: a NaN timestamp in the padding must not leak into the state
         return gate if mask is None else torch.where(mask.unsqueeze(-1), gate, 0.0)
 
-    def openness(self, t: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Mean time-gate openness per layer [L] over valid steps, as logged for phased models."""
-        mask = None if lengths is None else valid_mask(lengths.to(t.device), t.shape[1])
-        out = []
-        for k in range(self.num_layers):
-            g = self.time_gates(t, k, mask)
-            n = g.shape[0] * g.shape[1] if mask is None else mask.sum()
-            out.append(g.sum() / (n * self.hidden_size))
-        return torch.stack(out)
-
     def _prepare(self, x, t, state, lengths):
         x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
         B, T, _ = x.shape
