@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cells.checks import valid_mask
-from .config import RunConfig, config_hash, flat, from_dict, to_dict
+from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
 from .models import build_model
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker
@@ -287,8 +287,6 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
                         seed: int | None = None) -> tuple[RunConfig, dict[str, float]]:
     """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
     dataset, possibly under another condition (``overrides`` of ``data.*``)."""
-    from .cells.checks import valid_mask
-from .config import apply_overrides
     ck = load_checkpoint(path)
     cfg = from_dict(ck["config"])
     if overrides:
