@@ -26,7 +26,7 @@ def _build_dir() -> Path:
 def _flags() -> tuple[str, list[str]]:
     """Name and compiler flags. AVX2 kernels (ATen's Vectorized with Sleef) where the CPU has it;
     the generic build otherwise. -O3, never -ffast-math (it breaks the exact remainder)."""
-    flags, name = ["-O3", "-ffp-contract=off"], "plstm_ops"
+    flags, name = ["-O3", "-ffp-contract=off", "-fopenmp"], "plstm_ops"
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
         name += "_avx2"
@@ -47,6 +47,7 @@ def load_extension():
                 build = _build_dir() / name  # one folder per variant: no shared objects
                 build.mkdir(parents=True, exist_ok=True)
                 _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=flags,
+                               extra_ldflags=["-fopenmp"],
                                build_directory=str(build), verbose=False)
             except Exception as err:  # noqa: BLE001 - any build failure means: fall back
                 warnings.warn(
