@@ -73,6 +73,26 @@ def test_fused_cpu_equals_reference(dtype, train):
     assert_same(*make_case(dtype, train))
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_fused_cpu_two_threads_equals_reference(train):
+    """Big enough for the kernels to split the batch over 2 threads (9 samples: 4 + 5 rows), with
+    H and F not multiples of the SIMD width; the per-thread sums of d tau, d W, d b are added."""
+    needs_ext()
+    torch.manual_seed(0)
+    model = PhasedLSTM(5, 48, num_layers=2, learn_r_on=True, r_on=0.3,
+                       tau_init=(0.5, 3.0)).train(train)
+    B, T = 9, 30
+    x, t = torch.randn(B, T, 5), irregular_times(B, T)
+    state = (torch.randn(2, B, 48), torch.randn(2, B, 48))
+    lengths = torch.tensor([30, 13, 1, 29, 30, 7, 30, 22, 30])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert_same(model, x, t, state, lengths)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_fused_fixed_time_params_and_no_lengths(dtype):
     needs_ext()
@@ -117,12 +137,15 @@ def safe_gradcheck_case(ops):
     phi = torch.remainder(t.unsqueeze(-1) - shift, tau) / tau
     for edge in (0.0, 1.0, 0.5 * r, r):  # keep every phase 1e-3 away from the branch points
         assert ((phi - edge).abs() > 1e-3).all()
-    xw = torch.randn(T, B, 4 * H, generator=g, dtype=torch.float64)
+    F = 2
+    x = torch.randn(T, B, F, generator=g, dtype=torch.float64)
+    w_ih = torch.randn(4 * H, F, generator=g, dtype=torch.float64) * 0.5
+    bias = torch.randn(4 * H, generator=g, dtype=torch.float64) * 0.5
     w = torch.randn(4 * H, H, generator=g, dtype=torch.float64) * 0.5
     h0 = torch.randn(B, H, generator=g, dtype=torch.float64)
     c0 = torch.randn(B, H, generator=g, dtype=torch.float64)
     mask = torch.tensor([[True, True], [True, True], [True, False], [True, False]])
-    inputs = [v.requires_grad_() for v in (xw, w, tau, shift, r, h0, c0)]
+    inputs = [v.requires_grad_() for v in (x, w_ih, bias, w, tau, shift, r, h0, c0)]
     return lambda *a: fused.FusedPLSTM.apply(*a, t, mask, 0.01, ops), inputs
 
 

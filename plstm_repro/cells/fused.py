@@ -1,15 +1,15 @@
 r"""Fused Phased LSTM recurrence for training: one layer over a sequence, hand-written BPTT.
 
-The caller computes the input projection of all steps in one matrix product,
-``xw = x W_ih^T + b_ih + b_hh`` [T, B, 4H]. Each step then does one GEMM ``h W_hh^T`` and one
-elementwise pass that computes the time gate (eq. 6, phase in float64) and eq. 7-10:
+Each step computes the pre-activations ``[h_{n-1}, x_n] [W_hh; W_ih]^T + b`` (with
+``b = b_ih + b_hh``) and one elementwise pass that computes the time gate (eq. 6, phase in
+float64) and eq. 7-10:
 
 .. math::
     \tilde c = f c_{n-1} + i g, \quad c_n = c_{n-1} + k (\tilde c - c_{n-1}), \quad
     h_n = h_{n-1} + k (o \tanh \tilde c - h_{n-1})
 
-The backward is BPTT over what the forward saved (activations, c, tanh c~, k and which branch
-of eq. 6 each k took; c~ = f c_{n-1} + i g is recomputed), with
+The backward is BPTT over what the forward saved (activations, c, k and which branch of eq. 6
+each k took; c~ = f c_{n-1} + i g and tanh c~ are recomputed), with
 
 .. math::
     \partial k / \partial \phi \in \{2/r_{on}, -2/r_{on}, \alpha\}, \quad
@@ -17,9 +17,9 @@ of eq. 6 each k took; c~ = f c_{n-1} + i g is recomputed), with
 
 (the derivatives the reference path gets from autograd through ``torch.remainder``).
 
-Two implementations of the same two functions ``forward`` / ``backward``: the C++ kernels on the
-CPU (:mod:`._ext`), and :class:`TorchOps` in PyTorch ops for CUDA (and as a CPU fallback that
-tests exercise).
+Two implementations of the same two functions ``fused_forward`` / ``fused_backward``: the C++
+kernels on the CPU (:mod:`._ext`), and :class:`TorchOps` in PyTorch ops for CUDA (and as a CPU
+fallback that tests exercise).
 """
 
 from __future__ import annotations
@@ -50,35 +50,38 @@ class TorchOps:
         return k.to(dtype), code
 
     @staticmethod
-    def fused_forward(xw, t, mask, w_hh, tau, shift, r, h0, c0, leak, save):
-        T, B, G = xw.shape
-        H = G // 4
-        k, code = TorchOps.gates(t, mask, tau, shift, r, leak, xw.dtype)
-        out = xw.new_empty(T, B, H)
+    def fused_forward(x, t, mask, w_ih, bias, w_hh, tau, shift, r, h0, c0, leak, save):
+        T, B, F = x.shape
+        H = w_hh.shape[1]
+        k, code = TorchOps.gates(t, mask, tau, shift, r, leak, x.dtype)
+        # The input projection of all steps in one product (on the GPU memory is not the limit).
+        flat = x.reshape(T * B, F)
+        xw = (torch.addmm(bias, flat, w_ih.t()) if bias.numel() else flat @ w_ih.t())
+        xw = xw.view(T, B, 4 * H)
+        out = x.new_empty(T, B, H)
         if save:
-            call, tct = xw.new_empty(T, B, H), xw.new_empty(T, B, H)
-            acts = xw.new_empty(T, B, G)
+            call, acts = x.new_empty(T, B, H), x.new_empty(T, B, 4 * H)
         h, c, wt = h0, c0, w_hh.t()
         for n in range(T):
             a = torch.addmm(xw[n], h, wt)
             ai, af, ag, ao = a.chunk(4, 1)
             i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
             ct = f * c + i * g
-            tc = torch.tanh(ct)
-            h = torch.lerp(h, o * tc, k[n])
+            h = torch.lerp(h, o * torch.tanh(ct), k[n])
             c = torch.lerp(c, ct, k[n])
             out[n] = h
             if save:
                 torch.cat([i, f, g, o], 1, out=acts[n])
-                call[n], tct[n] = c, tc
+                call[n] = c
         if not save:
             return [out, c.clone()]
-        return [out, c.clone(), call, acts, tct, k, code]
+        return [out, c.clone(), call, acts, k, code]
 
     @staticmethod
-    def fused_backward(gout, ghn, gcn, out, call, acts, tct, kall, code, t, w_hh, tau,
+    def fused_backward(gout, ghn, gcn, out, call, acts, kall, code, x, t, w_ih, w_hh, tau,
                        shift, r, h0, c0, leak, need_r):
         T, B, H = out.shape
+        F = x.shape[2]
         da = out.new_empty(T, B, 4 * H)
         dk = out.new_empty(T, B, H)
         dh, dc = ghn.clone(), gcn.clone()
@@ -86,8 +89,9 @@ class TorchOps:
             hp = out[n - 1] if n else h0
             cp = call[n - 1] if n else c0
             i, f, g, o = acts[n].chunk(4, 1)
-            k, tc = kall[n], tct[n]
-            ct = f * cp + i * g  # c~, recomputed rather than saved
+            k = kall[n]
+            ct = f * cp + i * g  # c~ and tanh c~, recomputed rather than saved
+            tc = torch.tanh(ct)
             dhv = dh + gout[n]
             dht = k * dhv
             dct = k * dc + dht * o * (1 - tc * tc)
@@ -97,7 +101,11 @@ class TorchOps:
             dc = dc * (1 - k) + dct * f
             dh = torch.addmm(dhv * (1 - k), da[n], w_hh)
         hprev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        dw = da.reshape(-1, 4 * H).t() @ hprev.reshape(-1, H)
+        da2 = da.reshape(-1, 4 * H)
+        dw_hh = da2.t() @ hprev.reshape(-1, H)
+        dx = (da2 @ w_ih).view(T, B, F)
+        dw_ih = da2.t() @ x.reshape(-1, F)
+        db = da2.sum(0)
         dk64 = dk.to(torch.float64)
         c1, c2, c3 = code == 1, code == 2, code == 3
         slope = torch.where(c1, 2.0 / r, torch.where(c2, -2.0 / r, torch.where(c3, leak, 0.0)))
@@ -110,7 +118,7 @@ class TorchOps:
             kk = kall.to(torch.float64)
             dkdr = torch.where(c1, -kk, torch.where(c2, 2.0 - kk, 0.0)) / r
             dr = (dk64 * dkdr).sum((0, 1))
-        return [da, dw, dtau, dshift, dr, dh, dc]
+        return [dx, dw_ih, db, dw_hh, dtau, dshift, dr, dh, dc]
 
 
 def kernels(device: torch.device):
@@ -119,40 +127,47 @@ def kernels(device: torch.device):
 
 
 class FusedPLSTM(torch.autograd.Function):
-    """(xw [T,B,4H], w_hh, tau64, shift64, r64, h0, c0, t64 [T,B], mask [T,B] bool or empty,
-    leak, ops) -> (out [T,B,H], h_n, c_n). tau64/shift64/r64 are float64, already clamped."""
+    """(x [T,B,F], w_ih, bias [4H] (b_ih + b_hh) or empty, w_hh, tau64, shift64, r64, h0, c0,
+    t64 [T,B], mask [T,B] bool or empty, leak, ops) -> (out [T,B,H], h_n, c_n).
+    tau64/shift64/r64 are float64, already clamped."""
 
     @staticmethod
-    def forward(ctx, xw, w_hh, tau, shift, r, h0, c0, t, mask, leak, ops):
-        save = any(ctx.needs_input_grad[:7])
-        res = ops.fused_forward(xw, t, mask, w_hh, tau, shift, r, h0, c0, float(leak), save)
+    def forward(ctx, x, w_ih, bias, w_hh, tau, shift, r, h0, c0, t, mask, leak, ops):
+        save = any(ctx.needs_input_grad[:9])
+        res = ops.fused_forward(x, t, mask, w_ih, bias, w_hh, tau, shift, r, h0, c0,
+                                float(leak), save)
         out, cn = res[0], res[1]
         if save:
-            ctx.save_for_backward(*res[:1], *res[2:], t, w_hh, tau, shift, r, h0, c0)
-            ctx.leak, ctx.ops = float(leak), ops
+            ctx.save_for_backward(out, *res[2:], x, t, w_ih, w_hh, tau, shift, r, h0, c0)
+            ctx.leak, ctx.ops, ctx.has_bias = float(leak), ops, bias.numel() > 0
         return out, out[-1].clone(), cn
 
     @staticmethod
     def backward(ctx, gout, ghn, gcn):
-        out, call, acts, tct, kall, code, t, w_hh, tau, shift, r, h0, c0 = ctx.saved_tensors
+        out, call, acts, kall, code, x, t, w_ih, w_hh, tau, shift, r, h0, c0 = ctx.saved_tensors
         gout = torch.zeros_like(out) if gout is None else gout.contiguous()
         ghn = torch.zeros_like(h0) if ghn is None else ghn.contiguous()
         gcn = torch.zeros_like(c0) if gcn is None else gcn.contiguous()
-        da, dw, dtau, dshift, dr, dh0, dc0 = ctx.ops.fused_backward(
-            gout, ghn, gcn, out, call, acts, tct, kall, code, t, w_hh, tau, shift, r, h0,
-            c0, ctx.leak, ctx.needs_input_grad[4])
-        return da, dw, dtau, dshift, dr, dh0, dc0, None, None, None, None
+        dx, dw_ih, db, dw_hh, dtau, dshift, dr, dh0, dc0 = ctx.ops.fused_backward(
+            gout, ghn, gcn, out, call, acts, kall, code, x, t, w_ih, w_hh, tau, shift, r, h0,
+            c0, ctx.leak, ctx.needs_input_grad[6])
+        return (dx, dw_ih, db if ctx.has_bias else None, dw_hh, dtau, dshift, dr, dh0, dc0,
+                None, None, None, None)
 
 
-def fused_layer(xw: Tensor, t64: Tensor, mask: Tensor, w_hh: Tensor, tau64: Tensor,
-                shift64: Tensor, r64: Tensor, h0: Tensor, c0: Tensor, leak: float, ops):
-    """One layer over the sequence: (out [T,B,H], h_n, c_n). Through :class:`FusedPLSTM` when a
-    gradient is needed; otherwise the forward kernel alone, saving nothing (inside
-    ``Function.forward`` ``needs_input_grad`` is also true under ``no_grad``)."""
-    args = [v.contiguous() for v in (xw, w_hh, tau64, shift64, r64, h0, c0, t64, mask)]
-    if torch.is_grad_enabled() and any(v.requires_grad for v in args[:7]):
+def fused_layer(x: Tensor, t64: Tensor, mask: Tensor, w_ih: Tensor, bias: Tensor | None,
+                w_hh: Tensor, tau64: Tensor, shift64: Tensor, r64: Tensor, h0: Tensor,
+                c0: Tensor, leak: float, ops):
+    """One layer over the sequence x [T, B, F]: (out [T,B,H], h_n, c_n). ``bias`` is
+    b_ih + b_hh (None: no biases). Through :class:`FusedPLSTM` when a gradient is needed;
+    otherwise the forward kernel alone, saving nothing (inside ``Function.forward``
+    ``needs_input_grad`` is also true under ``no_grad``)."""
+    if bias is None:
+        bias = x.new_empty(0)
+    args = [v.contiguous() for v in (x, w_ih, bias, w_hh, tau64, shift64, r64, h0, c0, t64, mask)]
+    if torch.is_grad_enabled() and any(v.requires_grad for v in args[:9]):
         return FusedPLSTM.apply(*args, leak, ops)
-    xw, w_hh, tau64, shift64, r64, h0, c0, t64, mask = args
-    out, c_n = ops.fused_forward(xw, t64, mask, w_hh, tau64, shift64, r64, h0, c0, float(leak),
-                                 False)
+    x, w_ih, bias, w_hh, tau64, shift64, r64, h0, c0, t64, mask = args
+    out, c_n = ops.fused_forward(x, t64, mask, w_ih, bias, w_hh, tau64, shift64, r64, h0, c0,
+                                 float(leak), False)
     return out, out[-1], c_n

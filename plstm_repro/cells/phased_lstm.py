@@ -232,15 +232,10 @@ class PhasedLSTM(_PhasedRNNBase):
         leak, hs, cs = self.current_leak(), [], []
         for k in range(self.num_layers):
             p = self.layer_params(k)
-            T, B = inp.shape[:2]
-            flat = inp.reshape(T * B, inp.shape[2])
-            if p["bias_ih"] is not None:  # one product for all steps, biases folded in
-                xw = torch.addmm(p["bias_ih"] + p["bias_hh"], flat, p["weight_ih"].t())
-            else:
-                xw = flat @ p["weight_ih"].t()
-            xw = xw.view(T, B, -1)
-            inp, h_n, c_n = fused.fused_layer(xw, t64, mask_t, p["weight_hh"],
-                                              *self.time_params64(k), h0[k], c0[k], leak, ops)
+            bias = p["bias_ih"] + p["bias_hh"] if p["bias_ih"] is not None else None
+            inp, h_n, c_n = fused.fused_layer(inp, t64, mask_t, p["weight_ih"], bias,
+                                              p["weight_hh"], *self.time_params64(k), h0[k],
+                                              c0[k], leak, ops)
             hs.append(h_n)
             cs.append(c_n)
         return self._output(inp.transpose(0, 1), mask), (torch.stack(hs), torch.stack(cs))

@@ -1,11 +1,10 @@
 // CPU kernels of the Phased LSTM (Neil et al. 2016, eq. 6-10), built lazily by
 // plstm_repro/cells/_ext.py with torch.utils.cpp_extension.
 //
-//   fused_forward / fused_backward: one layer over a sequence for training. The caller gives the
-//     input projection of all steps at once (xw = x W_ih^T + b_ih + b_hh, [T, B, 4H]); each step
-//     does one GEMM h W_hh^T plus one fused elementwise pass that also computes the time gate.
-//     The backward is hand-written BPTT reusing what the forward saved, and accumulates
-//     d tau, d shift, d r_on in float64.
+//   fused_forward / fused_backward: one layer over a sequence (training, and dense inference).
+//     Each step is one register-blocked product [h_{n-1}, x_n] [W_hh; W_ih]^T + b fused with the
+//     elementwise pass, which also computes the time gate. The backward is hand-written BPTT
+//     reusing what the forward saved; it accumulates d tau, d shift, d r_on and d b in float64.
 //   sparse_forward: event-driven inference (leak 0): at each step only neurons whose gate is
 //     open (k > 0) are computed, from their rows of W_ih and W_hh; closed ones keep their state.
 //
@@ -158,24 +157,30 @@ inline void gate_row(double t, bool valid, const GateParams& p, double leak, int
 inline const double* dptr(const Tensor& x) { return x.data_ptr<double>(); }
 
 // ---------------------------------------------------------------------------------------------
-// Training (and dense inference) over a sequence. W_hh is packed once per call so that each
-// block of L neurons (L = SIMD width) has its weights contiguous, and a micro-kernel keeps an
-// R x C tile of outputs in registers over the whole reduction: the per-step GEMM runs without
-// any dispatch, and its outputs go straight into the elementwise pass.
+// Training (and dense inference) over a sequence. The weights are packed once per call so that
+// each block of L neurons (L = SIMD width) has its rows contiguous, and a micro-kernel keeps an
+// R x C tile of outputs in registers over the whole reduction, [h_{n-1}, x_n] against
+// [W_hh; W_ih]: the input projection is part of each step's product, so no [T, B, 4H] tensor
+// of projected inputs is ever written or read, and the tile goes straight into the
+// elementwise pass.
 // Threads split the batch: the samples of a batch are independent through the whole
 // recurrence (forward and BPTT), so each thread runs its rows over all steps with no
 // synchronisation at all. (Splitting neurons instead needs a barrier per step and shares a
 // cache line per row at the split: measured no faster than one thread.)
 
-// out tile [R][C][L] = A [R rows of K, row stride lda] x B, where column block c of B at
-// reduction index k is the L values at b + k * ldb + c * cstride.
+// tile [R][C][L] = init + A B + A2 B2. Row r of A is at a + r lda (K values); column block c
+// of B at reduction index k is the L values at b + k ldb + c cstride. A2/B2 likewise, with K2
+// values (K2 = 0: no second product). init: C blocks of L (bias) at init + c cstride, or null.
 template <typename scalar_t, int R, int C>
 inline void micro_gemm(const scalar_t* a, int64_t lda, int64_t K, const scalar_t* b,
-                       int64_t ldb, int64_t cstride, scalar_t* tile) {
+                       const scalar_t* a2, int64_t lda2, int64_t K2, const scalar_t* b2,
+                       int64_t ldb, int64_t cstride, const scalar_t* init, scalar_t* tile) {
   using V = Vectorized<scalar_t>;
   V acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = V(scalar_t(0));
+  for (int c = 0; c < C; ++c) {
+    const V v = init ? V::loadu(init + c * cstride) : V(scalar_t(0));
+    for (int r = 0; r < R; ++r) acc[r][c] = v;
+  }
   for (int64_t k = 0; k < K; ++k) {
     const scalar_t* bk = b + k * ldb;
     V bv[C];
@@ -185,18 +190,26 @@ inline void micro_gemm(const scalar_t* a, int64_t lda, int64_t K, const scalar_t
       for (int c = 0; c < C; ++c) acc[r][c] = at::vec::fmadd(av, bv[c], acc[r][c]);
     }
   }
+  for (int64_t k = 0; k < K2; ++k) {
+    const scalar_t* bk = b2 + k * ldb;
+    V bv[C];
+    for (int c = 0; c < C; ++c) bv[c] = V::loadu(bk + c * cstride);
+    for (int r = 0; r < R; ++r) {
+      const V av(a2[r * lda2 + k]);
+      for (int c = 0; c < C; ++c) acc[r][c] = at::vec::fmadd(av, bv[c], acc[r][c]);
+    }
+  }
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c].store(tile + (r * C + c) * V::size());
 }
 
-// micro_gemm with rows <= R chosen at run time (the last block of the batch).
-template <typename scalar_t, int R, int C>
-inline void gemm_rows(int64_t rows, const scalar_t* a, int64_t lda, int64_t K, const scalar_t* b,
-                      int64_t ldb, int64_t cstride, scalar_t* tile) {
+// micro_gemm with rows <= R chosen at run time (the last block of a thread's rows).
+template <typename scalar_t, int R, int C, typename... Args>
+inline void gemm_rows(int64_t rows, Args... args) {
   if constexpr (R > 1) {
-    if (rows < R) return gemm_rows<scalar_t, R - 1, C>(rows, a, lda, K, b, ldb, cstride, tile);
+    if (rows < R) return gemm_rows<scalar_t, R - 1, C>(rows, args...);
   }
-  micro_gemm<scalar_t, R, C>(a, lda, K, b, ldb, cstride, tile);
+  micro_gemm<scalar_t, R, C>(args...);
 }
 
 // Rows per micro-kernel call: R x C accumulators plus C weight vectors and a broadcast must fit
@@ -207,38 +220,34 @@ constexpr int kRowsBwd = 8;
 template <typename scalar_t>
 constexpr int64_t lanes() { return Vectorized<scalar_t>::size(); }
 
-inline int64_t num_blocks(int64_t H, int64_t L) { return (H + L - 1) / L; }
+inline int64_t num_blocks(int64_t n, int64_t L) { return (n + L - 1) / L; }
 
-// Forward packing: wf[jb][k][g][l] = W_hh[g H + jb L + l][k], zero past H.
+// Forward packing of W [4H, K] (W_hh or W_ih): p[jb][k][g][l] = W[g H + jb L + l][k], zero
+// past H. With w a bias [4H] (K = 1): p[jb][g][l].
 template <typename scalar_t>
-Tensor pack_forward(const Tensor& w_hh, int64_t H) {
-  const int64_t L = lanes<scalar_t>(), nb = num_blocks(H, L);
-  Tensor wf = at::zeros({nb * H * 4 * L}, w_hh.options());
-  const scalar_t* w = w_hh.data_ptr<scalar_t>();
-  scalar_t* p = wf.data_ptr<scalar_t>();
+Tensor pack_forward(const Tensor& w, int64_t H) {
+  const int64_t L = lanes<scalar_t>(), nb = num_blocks(H, L), K = w.numel() / (4 * H);
+  Tensor out = at::zeros({nb * K * 4 * L}, w.options());
+  const scalar_t* src = w.data_ptr<scalar_t>();
+  scalar_t* p = out.data_ptr<scalar_t>();
   for (int64_t j = 0; j < H; ++j)
     for (int64_t g = 0; g < 4; ++g)
-      for (int64_t k = 0; k < H; ++k)
-        p[(((j / L) * H + k) * 4 + g) * L + j % L] = w[(g * H + j) * H + k];
-  return wf;
+      for (int64_t k = 0; k < K; ++k)
+        p[(((j / L) * K + k) * 4 + g) * L + j % L] = src[(g * H + j) * K + k];
+  return out;
 }
 
-// Backward packing: wb[jb][q][l] = W_hh[q][jb L + l] for q < 4H, zero past H.
+// Backward packing of W [4H, N] (W_hh: N = H, W_ih: N = F): p[nb][q][l] = W[q][nb L + l] for
+// q < 4H, zero past N.
 template <typename scalar_t>
-Tensor pack_backward(const Tensor& w_hh, int64_t H) {
-  const int64_t L = lanes<scalar_t>(), nb = num_blocks(H, L), G = 4 * H;
-  Tensor wb = at::zeros({nb * G * L}, w_hh.options());
-  const scalar_t* w = w_hh.data_ptr<scalar_t>();
-  scalar_t* p = wb.data_ptr<scalar_t>();
+Tensor pack_backward(const Tensor& w) {
+  const int64_t G = w.size(0), N = w.size(1), L = lanes<scalar_t>(), nb = num_blocks(N, L);
+  Tensor out = at::zeros({nb * G * L}, w.options());
+  const scalar_t* src = w.data_ptr<scalar_t>();
+  scalar_t* p = out.data_ptr<scalar_t>();
   for (int64_t q = 0; q < G; ++q)
-    for (int64_t j = 0; j < H; ++j) p[((j / L) * G + q) * L + j % L] = w[q * H + j];
-  return wb;
-}
-
-inline void prefetch(const void* p) {
-#if defined(__x86_64__) || defined(_M_X64)
-  _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1);
-#endif
+    for (int64_t j = 0; j < N; ++j) p[((j / L) * G + q) * L + j % L] = src[q * N + j];
+  return out;
 }
 
 // Threads for one layer: torch's thread count, at most one per 4 samples, and one when a step
@@ -262,31 +271,28 @@ void run_rows(int64_t P, int64_t B, const F& body) {
 }
 
 // Forward elementwise pass of one sample on n <= L neurons, eq. 7-10 with a lerp by k.
-// pre: GEMM tile (gate g at pre + g L); xw, act: gate g at + g H. act receives the activations
-// and tc_out tanh(c~) when saving for the backward (nullptr at inference; c~ = f c + i g is
-// recomputed there, bit for bit).
+// pre: the GEMM tile, pre-activations with the biases (gate g at pre + g L). act (gate g at
+// act + g H) receives the activations when saving for the backward (nullptr at inference).
 template <typename scalar_t>
-inline void cell_vec_fwd(const scalar_t* pre, const scalar_t* xw, int64_t H, const scalar_t* k,
-                         const scalar_t* hp, const scalar_t* cp, scalar_t* h, scalar_t* c,
-                         scalar_t* act, scalar_t* tc_out, int64_t n) {
+inline void cell_vec_fwd(const scalar_t* pre, const scalar_t* k, const scalar_t* hp,
+                         const scalar_t* cp, scalar_t* h, scalar_t* c, scalar_t* act, int64_t H,
+                         int64_t n) {
   using V = Vectorized<scalar_t>;
   constexpr int64_t L = V::size();
   const V kv = V::loadu(k, n);
-  const V i = vsigmoid(V::loadu(pre) + V::loadu(xw, n));
-  const V f = vsigmoid(V::loadu(pre + L) + V::loadu(xw + H, n));
-  const V g = vtanh(V::loadu(pre + 2 * L) + V::loadu(xw + 2 * H, n));
-  const V o = vsigmoid(V::loadu(pre + 3 * L) + V::loadu(xw + 3 * H, n));
+  const V i = vsigmoid(V::loadu(pre));
+  const V f = vsigmoid(V::loadu(pre + L));
+  const V g = vtanh(V::loadu(pre + 2 * L));
+  const V o = vsigmoid(V::loadu(pre + 3 * L));
   const V cpv = V::loadu(cp, n), hpv = V::loadu(hp, n);
   const V ct = f * cpv + i * g;
-  const V tc = vtanh(ct);
-  (hpv + kv * (o * tc - hpv)).store(h, n);
+  (hpv + kv * (o * vtanh(ct) - hpv)).store(h, n);
   (cpv + kv * (ct - cpv)).store(c, n);
   if (act != nullptr) {
     i.store(act, n);
     f.store(act + H, n);
     g.store(act + 2 * H, n);
     o.store(act + 3 * H, n);
-    tc.store(tc_out, n);
   }
 }
 
@@ -302,19 +308,19 @@ inline bool all_closed(const scalar_t* k, int64_t rows, int64_t H, int64_t n) {
 }
 
 template <typename scalar_t>
-std::vector<Tensor> fused_forward_impl(const Tensor& xw, const Tensor& t, const Tensor& mask,
+std::vector<Tensor> fused_forward_impl(const Tensor& x, const Tensor& t, const Tensor& mask,
+                                       const Tensor& w_ih, const Tensor& bias,
                                        const Tensor& w_hh, const Tensor& tau, const Tensor& shift,
                                        const Tensor& r, const Tensor& h0, const Tensor& c0,
                                        double leak, bool save) {
-  const int64_t T = xw.size(0), B = xw.size(1), G = xw.size(2), H = G / 4;
+  const int64_t T = x.size(0), B = x.size(1), F = x.size(2), H = w_hh.size(1), G = 4 * H;
   constexpr int64_t L = lanes<scalar_t>();
   const int64_t nb = num_blocks(H, L), S = B * H;
-  const auto opt = xw.options();
+  const auto opt = x.options();
   Tensor out = at::empty({T, B, H}, opt);
   // Saved for the backward. At inference: c in two rolling buffers, k of one step only.
   Tensor acts = save ? at::empty({T, B, G}, opt) : Tensor();
   Tensor call = at::empty({save ? T : 2, B, H}, opt);
-  Tensor tct = save ? at::empty({T, B, H}, opt) : Tensor();
   Tensor kall = at::empty({save ? T : 1, B, H}, opt);
   Tensor code = at::empty({save ? T : 1, B, H}, opt.dtype(at::kChar));
   const double* tp = dptr(t);
@@ -323,17 +329,19 @@ std::vector<Tensor> fused_forward_impl(const Tensor& xw, const Tensor& t, const 
   scalar_t* kp_all = kall.data_ptr<scalar_t>();
   int8_t* code_all = code.data_ptr<int8_t>();
   scalar_t* acc_all = save ? acts.data_ptr<scalar_t>() : nullptr;
-  scalar_t* tc_all = save ? tct.data_ptr<scalar_t>() : nullptr;
-  const scalar_t* xwp = xw.data_ptr<scalar_t>();
+  const scalar_t* xp = x.data_ptr<scalar_t>();
   const scalar_t *h0p = h0.data_ptr<scalar_t>(), *c0p = c0.data_ptr<scalar_t>();
   const GateParams gp(tau, shift, r);
-  const Tensor wf = pack_forward<scalar_t>(w_hh, H);
-  const scalar_t* wfp = wf.data_ptr<scalar_t>();
-  run_rows(team_size(B, B * G * H), B, [&](int64_t, int64_t r0, int64_t r1) {
+  const Tensor whp = pack_forward<scalar_t>(w_hh, H), wip = pack_forward<scalar_t>(w_ih, H);
+  const Tensor bp = bias.numel() ? pack_forward<scalar_t>(bias, H) : Tensor();
+  const scalar_t *wh = whp.data_ptr<scalar_t>(), *wi = wip.data_ptr<scalar_t>();
+  const scalar_t* bb = bias.numel() ? bp.data_ptr<scalar_t>() : nullptr;
+  run_rows(team_size(B, B * G * (H + F)), B, [&](int64_t, int64_t r0, int64_t r1) {
     alignas(64) scalar_t tile[kRowsFwd * 4 * L];
     for (int64_t n = 0; n < T; ++n) {
       const scalar_t* hp = n ? outp + (n - 1) * S : h0p;
       const scalar_t* cp = n ? cp_all + (save ? n - 1 : (n - 1) % 2) * S : c0p;
+      const scalar_t* xn = xp + n * B * F;
       scalar_t* hn = outp + n * S;
       scalar_t* cn = cp_all + (save ? n : n % 2) * S;
       scalar_t* kn = kp_all + (save ? n : 0) * S;
@@ -351,19 +359,13 @@ std::vector<Tensor> fused_forward_impl(const Tensor& xw, const Tensor& t, const 
             }
             continue;
           }
-          if (n + 1 < T) {  // next step's xw rows: strided by 4H, no hardware prefetcher sees them
-            for (int64_t b = b0; b < b0 + rows; ++b)
-              for (int64_t g = 0; g < 4; ++g)
-                prefetch(xwp + ((n + 1) * B + b) * G + g * H + j0);
-          }
-          gemm_rows<scalar_t, kRowsFwd, 4>(rows, hp + b0 * H, H, H, wfp + jb * H * 4 * L, 4 * L,
-                                           L, tile);
+          gemm_rows<scalar_t, kRowsFwd, 4>(rows, hp + b0 * H, H, H, wh + jb * H * 4 * L,
+                                           xn + b0 * F, F, F, wi + jb * F * 4 * L, 4 * L, L,
+                                           bb ? bb + jb * 4 * L : nullptr, tile);
           for (int64_t q = 0; q < rows; ++q) {
             const int64_t b = b0 + q, o = b * H + j0;
-            cell_vec_fwd<scalar_t>(tile + q * 4 * L, xwp + (n * B + b) * G + j0, H, kn + o,
-                                   hp + o, cp + o, hn + o, cn + o,
-                                   save ? acc_all + (n * B + b) * G + j0 : nullptr,
-                                   save ? tc_all + n * S + o : nullptr, nl);
+            cell_vec_fwd<scalar_t>(tile + q * 4 * L, kn + o, hp + o, cp + o, hn + o, cn + o,
+                                   save ? acc_all + (n * B + b) * G + j0 : nullptr, H, nl);
           }
         }
       }
@@ -371,23 +373,24 @@ std::vector<Tensor> fused_forward_impl(const Tensor& xw, const Tensor& t, const 
   });
   Tensor cn = call[save ? T - 1 : (T - 1) % 2].clone();
   if (!save) return {out, cn};
-  return {out, cn, call, acts, tct, kall, code};
+  return {out, cn, call, acts, kall, code};
 }
 
 // Backward elementwise pass of one sample on n <= L neurons (gate g of a and da at + g H).
 // In: dh (carry + output grad), dc (carry). Out: pre-activation grads da, dk, and the carries
-// (1-k) dh (the GEMM adds da W_hh to it), (1-k) dc + dc~ f.
+// (1-k) dh (the GEMM adds da W_hh to it), (1-k) dc + dc~ f. c~ = f c + i g and tanh c~ are
+// recomputed with the forward's operations, so they are bit for bit the forward's values.
 template <typename scalar_t>
-inline void cell_vec_bwd(const scalar_t* a, int64_t H, const scalar_t* tc, const scalar_t* k,
-                         const scalar_t* hp, const scalar_t* cp, const scalar_t* gout,
-                         scalar_t* dh, scalar_t* dc, scalar_t* da, scalar_t* dk, int64_t n) {
+inline void cell_vec_bwd(const scalar_t* a, int64_t H, const scalar_t* k, const scalar_t* hp,
+                         const scalar_t* cp, const scalar_t* gout, scalar_t* dh, scalar_t* dc,
+                         scalar_t* da, scalar_t* dk, int64_t n) {
   using V = Vectorized<scalar_t>;
   const V one(scalar_t(1));
   const V i = V::loadu(a, n), f = V::loadu(a + H, n);
   const V g = V::loadu(a + 2 * H, n), o = V::loadu(a + 3 * H, n);
-  const V tcv = V::loadu(tc, n), kv = V::loadu(k, n);
-  const V hpv = V::loadu(hp, n), cpv = V::loadu(cp, n);
-  const V ctv = f * cpv + i * g;  // c~, exactly as the forward computed it
+  const V kv = V::loadu(k, n), hpv = V::loadu(hp, n), cpv = V::loadu(cp, n);
+  const V ctv = f * cpv + i * g;
+  const V tcv = vtanh(ctv);
   const V dhv = V::loadu(dh, n) + V::loadu(gout, n);
   const V dcv = V::loadu(dc, n);
   const V dht = kv * dhv;                                // h = h_p + k (h~ - h_p)
@@ -446,76 +449,180 @@ inline void gate_grad_row(double t, const int8_t* code, const scalar_t* dk, cons
   }
 }
 
+// C [rows, N] (row stride ldc) += A [rows, K] (row stride lda) B, with B packed by
+// pack_backward (blocks of L columns, K x L each).
+template <typename scalar_t>
+inline void gemm_acc_rows(int64_t rows, const scalar_t* a, int64_t lda, int64_t K,
+                          const scalar_t* bpack, int64_t N, scalar_t* c, int64_t ldc) {
+  using V = Vectorized<scalar_t>;
+  constexpr int64_t L = V::size();
+  alignas(64) scalar_t tile[kRowsBwd * L];
+  for (int64_t jb = 0; jb < num_blocks(N, L); ++jb) {
+    const int64_t j0 = jb * L, nl = std::min<int64_t>(L, N - j0);
+    for (int64_t r0 = 0; r0 < rows; r0 += kRowsBwd) {
+      const int64_t nr = std::min<int64_t>(kRowsBwd, rows - r0);
+      gemm_rows<scalar_t, kRowsBwd, 1>(nr, a + r0 * lda, lda, K, bpack + jb * K * L,
+                                       static_cast<const scalar_t*>(nullptr), int64_t(0),
+                                       int64_t(0), static_cast<const scalar_t*>(nullptr), L,
+                                       int64_t(0), static_cast<const scalar_t*>(nullptr), tile);
+      for (int64_t q = 0; q < nr; ++q) {
+        scalar_t* d = c + (r0 + q) * ldc + j0;
+        (V::loadu(d, nl) + V::loadu(tile + q * L, nl)).store(d, nl);
+      }
+    }
+  }
+}
+
+// C [R rows][C blocks of L] += sum_k A[k][r] B[k][c L ..]: the tile of a weight gradient
+// sum_samples da^T v, with A = da rows (stride lda) and B = v rows (stride ldb, zero-padded to
+// whole blocks). C rows have stride ldc.
+template <typename scalar_t, int R, int C>
+inline void micro_gemm_tn(int64_t K, const scalar_t* a, int64_t lda, const scalar_t* b,
+                          int64_t ldb, scalar_t* c, int64_t ldc) {
+  using V = Vectorized<scalar_t>;
+  constexpr int64_t L = V::size();
+  V acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int cc = 0; cc < C; ++cc) acc[r][cc] = V::loadu(c + r * ldc + cc * L);
+  for (int64_t k = 0; k < K; ++k) {
+    V bv[C];
+    for (int cc = 0; cc < C; ++cc) bv[cc] = V::loadu(b + k * ldb + cc * L);
+    for (int r = 0; r < R; ++r) {
+      const V av(a[k * lda + r]);
+      for (int cc = 0; cc < C; ++cc) acc[r][cc] = at::vec::fmadd(av, bv[cc], acc[r][cc]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int cc = 0; cc < C; ++cc) acc[r][cc].store(c + r * ldc + cc * L);
+}
+
+template <typename scalar_t, int R, int C>
+inline void gemm_tn_rows(int64_t rows, int64_t K, const scalar_t* a, int64_t lda,
+                         const scalar_t* b, int64_t ldb, scalar_t* c, int64_t ldc) {
+  if constexpr (R > 1) {
+    if (rows < R) return gemm_tn_rows<scalar_t, R - 1, C>(rows, K, a, lda, b, ldb, c, ldc);
+  }
+  micro_gemm_tn<scalar_t, R, C>(K, a, lda, b, ldb, c, ldc);
+}
+
+// dW [M, Np] += A^T Bm over K samples: A [K, M] (stride lda), Bm [K, Np] (stride Np, Np a
+// multiple of L), dW rows of stride Np.
+template <typename scalar_t>
+inline void gemm_tn_acc(int64_t K, int64_t M, int64_t Np, const scalar_t* a, int64_t lda,
+                        const scalar_t* b, scalar_t* c) {
+  constexpr int64_t L = lanes<scalar_t>();
+  constexpr int kR = 6;  // 6 x 2 accumulators + 2 loads + a broadcast: 15 of 16 registers
+  for (int64_t j0 = 0; j0 < Np; j0 += 2 * L) {
+    const bool two = j0 + 2 * L <= Np;
+    for (int64_t q0 = 0; q0 < M; q0 += kR) {
+      const int64_t rows = std::min<int64_t>(kR, M - q0);
+      if (two) gemm_tn_rows<scalar_t, kR, 2>(rows, K, a + q0, lda, b + j0, Np, c + q0 * Np + j0, Np);
+      else gemm_tn_rows<scalar_t, kR, 1>(rows, K, a + q0, lda, b + j0, Np, c + q0 * Np + j0, Np);
+    }
+  }
+}
+
+// Rows [r0, r1) of v (row stride n) into dst [r1 - r0, np], zero-padded from n to np.
+template <typename scalar_t>
+inline void copy_padded(const scalar_t* v, int64_t n, int64_t np, int64_t r0, int64_t r1,
+                        scalar_t* dst) {
+  for (int64_t b = r0; b < r1; ++b) {
+    scalar_t* d = dst + (b - r0) * np;
+    std::copy(v + b * n, v + b * n + n, d);
+    std::fill(d + n, d + np, scalar_t(0));
+  }
+}
+
 template <typename scalar_t>
 std::vector<Tensor> fused_backward_impl(const Tensor& gout, const Tensor& ghn, const Tensor& gcn,
                                         const Tensor& out, const Tensor& call, const Tensor& acts,
-                                        const Tensor& tct, const Tensor& kall,
-                                        const Tensor& code, const Tensor& t, const Tensor& w_hh,
+                                        const Tensor& kall, const Tensor& code, const Tensor& x,
+                                        const Tensor& t, const Tensor& w_ih, const Tensor& w_hh,
                                         const Tensor& tau, const Tensor& shift, const Tensor& r,
                                         const Tensor& h0, const Tensor& c0, double leak,
                                         bool need_r) {
-  const int64_t T = out.size(0), B = out.size(1), H = out.size(2), G = 4 * H;
+  const int64_t T = out.size(0), B = out.size(1), H = out.size(2), G = 4 * H, F = x.size(2);
   constexpr int64_t L = lanes<scalar_t>();
   const int64_t nb = num_blocks(H, L), S = B * H;
-  Tensor da = at::empty({T, B, G}, out.options());
+  const int64_t Hp = nb * L, Fp = num_blocks(F, L) * L;
+  using V = Vectorized<scalar_t>;
+  Tensor dx = at::empty({T, B, F}, x.options());
   Tensor dh = ghn.clone(), dc = gcn.clone();
   const double* tp = dptr(t);
   const GateParams gpar(tau, shift, r);
   scalar_t *dhp = dh.data_ptr<scalar_t>(), *dcp = dc.data_ptr<scalar_t>();
+  scalar_t* dxp = dx.data_ptr<scalar_t>();
   const scalar_t *outp = out.data_ptr<scalar_t>(), *cp_all = call.data_ptr<scalar_t>();
-  const scalar_t* acp = acts.data_ptr<scalar_t>();
-  const scalar_t *tc_all = tct.data_ptr<scalar_t>(), *k_all = kall.data_ptr<scalar_t>();
-  const scalar_t* g_all = gout.data_ptr<scalar_t>();
+  const scalar_t *acp = acts.data_ptr<scalar_t>(), *k_all = kall.data_ptr<scalar_t>();
+  const scalar_t *g_all = gout.data_ptr<scalar_t>(), *xp = x.data_ptr<scalar_t>();
   const scalar_t *h0p = h0.data_ptr<scalar_t>(), *c0p = c0.data_ptr<scalar_t>();
   const int8_t* code_all = code.data_ptr<int8_t>();
-  scalar_t* da_all = da.data_ptr<scalar_t>();
-  const Tensor wb = pack_backward<scalar_t>(w_hh, H);
-  const scalar_t* wbp = wb.data_ptr<scalar_t>();
-  const int64_t P = team_size(B, B * G * H);
-  // d tau, d shift, d r_on sums per thread (float64), added up after the loop.
-  std::vector<double> acc(static_cast<size_t>(P * 3 * H), 0.0);
+  const Tensor whp = pack_backward<scalar_t>(w_hh), wip = pack_backward<scalar_t>(w_ih);
+  const scalar_t *wh = whp.data_ptr<scalar_t>(), *wi = wip.data_ptr<scalar_t>();
+  const int64_t P = team_size(B, B * G * (H + F));
+  // Per thread: float64 sums for d tau, d shift, d r_on (3H) and d bias (G); float sums (as a
+  // GEMM would keep them) for d W_hh [G, Hp] and d W_ih [G, Fp]. Added up after the loop.
+  const int64_t A = 3 * H + G;
+  std::vector<double> acc(static_cast<size_t>(P * A), 0.0);
+  std::vector<std::vector<scalar_t>> dw(P);
   run_rows(P, B, [&](int64_t p, int64_t r0, int64_t r1) {
-    alignas(64) scalar_t tile[kRowsBwd * L];
-    double *acc_tau = acc.data() + p * 3 * H, *acc_shift = acc_tau + H, *acc_r = acc_shift + H;
+    double *acc_tau = acc.data() + p * A, *acc_shift = acc_tau + H, *acc_r = acc_shift + H;
+    double* acc_b = acc_r + H;
+    const int64_t nr = r1 - r0;
+    std::vector<scalar_t>& dwp = dw[p];
+    dwp.assign(static_cast<size_t>(G * (Hp + Fp)), scalar_t(0));
+    scalar_t *dwh = dwp.data(), *dwi = dwh + G * Hp;
+    // This step's da of this thread's rows, and their h_{n-1} and x_n padded to whole blocks:
+    // they stay in cache for the four products that use them.
+    std::vector<scalar_t> da(static_cast<size_t>(nr * G)), hs(static_cast<size_t>(nr * Hp)),
+        xs(static_cast<size_t>(nr * Fp)), db_step(static_cast<size_t>(G));
     for (int64_t n = T - 1; n >= 0; --n) {
       const scalar_t* hp = n ? outp + (n - 1) * S : h0p;
       const scalar_t* cp = n ? cp_all + (n - 1) * S : c0p;
-      scalar_t* dan = da_all + n * B * G;
+      std::fill(db_step.begin(), db_step.end(), scalar_t(0));
       for (int64_t b = r0; b < r1; ++b) {
+        scalar_t* dab = da.data() + (b - r0) * G;
         for (int64_t jb = 0; jb < nb; ++jb) {
           const int64_t j0 = jb * L, nl = std::min<int64_t>(L, H - j0);
           const int64_t o = b * H + j0, nt = n * S + o;
           alignas(64) scalar_t dk[L];
-          cell_vec_bwd<scalar_t>(acp + (n * B + b) * G + j0, H, tc_all + nt, k_all + nt,
-                                 hp + o, cp + o, g_all + nt, dhp + o, dcp + o, dan + b * G + j0,
-                                 dk, nl);
+          cell_vec_bwd<scalar_t>(acp + (n * B + b) * G + j0, H, k_all + nt, hp + o, cp + o,
+                                 g_all + nt, dhp + o, dcp + o, dab + j0, dk, nl);
           gate_grad_row<scalar_t>(tp[n * B + b], code_all + nt, dk, k_all + nt, gpar, j0, leak,
                                   need_r, nl, acc_tau + j0, acc_shift + j0, acc_r + j0);
         }
-      }
-      // d h_{n-1} += da_n W_hh on this thread's rows.
-      for (int64_t jb = 0; jb < nb; ++jb) {
-        const int64_t j0 = jb * L, nl = std::min<int64_t>(L, H - j0);
-        for (int64_t b0 = r0; b0 < r1; b0 += kRowsBwd) {
-          const int64_t rows = std::min<int64_t>(kRowsBwd, r1 - b0);
-          gemm_rows<scalar_t, kRowsBwd, 1>(rows, dan + b0 * G, G, G, wbp + jb * G * L, L, 0,
-                                           tile);
-          for (int64_t q = 0; q < rows; ++q) {
-            scalar_t* d = dhp + (b0 + q) * H + j0;
-            using V = Vectorized<scalar_t>;
-            (V::loadu(d, nl) + V::loadu(tile + q * L, nl)).store(d, nl);
-          }
+        for (int64_t q = 0; q < G; q += L) {  // this step's bias gradient, summed in float
+          const int64_t m = std::min<int64_t>(L, G - q);
+          (V::loadu(db_step.data() + q, m) + V::loadu(dab + q, m)).store(db_step.data() + q, m);
         }
       }
+      for (int64_t q = 0; q < G; ++q) acc_b[q] += db_step[q];  // ... and over steps in float64
+      // d W_hh += da_n^T h_{n-1}, d W_ih += da_n^T x_n; d h_{n-1} += da_n W_hh, d x_n = da_n W_ih.
+      copy_padded(hp, H, Hp, r0, r1, hs.data());
+      copy_padded(xp + n * B * F, F, Fp, r0, r1, xs.data());
+      gemm_tn_acc<scalar_t>(nr, G, Hp, da.data(), G, hs.data(), dwh);
+      gemm_tn_acc<scalar_t>(nr, G, Fp, da.data(), G, xs.data(), dwi);
+      gemm_acc_rows<scalar_t>(nr, da.data(), G, G, wh, H, dhp + r0 * H, H);
+      scalar_t* dxn = dxp + (n * B + r0) * F;
+      std::fill(dxn, dxn + nr * F, scalar_t(0));
+      gemm_acc_rows<scalar_t>(nr, da.data(), G, G, wi, F, dxn, F);
     }
   });
-  for (int64_t p = 1; p < P; ++p)
-    for (int64_t j = 0; j < 3 * H; ++j) acc[j] += acc[p * 3 * H + j];
+  for (int64_t p = 1; p < P; ++p) {
+    for (int64_t j = 0; j < A; ++j) acc[j] += acc[p * A + j];
+    for (size_t j = 0; j < dw[0].size(); ++j) dw[0][j] += dw[p][j];
+  }
   const double *acc_tau = acc.data(), *acc_shift = acc_tau + H, *acc_r = acc_shift + H;
-  // d W_hh = sum_n da_n^T h_{n-1}: two GEMMs over all steps instead of one per step.
-  Tensor dw = at::mm(da[0].t(), h0);
-  if (T > 1) dw.addmm_(da.narrow(0, 1, T - 1).reshape({-1, G}).t(),
-                       out.narrow(0, 0, T - 1).reshape({-1, H}));
+  const double* acc_b = acc_r + H;
+  Tensor dw_hh = at::empty({G, H}, out.options()), dw_ih = at::empty({G, F}, out.options());
+  for (int64_t q = 0; q < G; ++q) {
+    std::copy(dw[0].data() + q * Hp, dw[0].data() + q * Hp + H, dw_hh.data_ptr<scalar_t>() + q * H);
+    std::copy(dw[0].data() + G * Hp + q * Fp, dw[0].data() + G * Hp + q * Fp + F,
+              dw_ih.data_ptr<scalar_t>() + q * F);
+  }
+  Tensor db = at::empty({G}, out.options());
+  scalar_t* dbp = db.data_ptr<scalar_t>();
+  for (int64_t q = 0; q < G; ++q) dbp[q] = static_cast<scalar_t>(acc_b[q]);
   auto dopt = tau.options();
   Tensor dtau = at::empty({H}, dopt), dshift = at::empty({H}, dopt), dr = at::empty({H}, dopt);
   const double* taup = dptr(tau);
@@ -524,7 +631,7 @@ std::vector<Tensor> fused_backward_impl(const Tensor& gout, const Tensor& ghn, c
     dshift.data_ptr<double>()[j] = -acc_shift[j] / taup[j];
     dr.data_ptr<double>()[j] = acc_r[j];
   }
-  return {da, dw, dtau, dshift, dr, dh, dc};
+  return {dx, dw_ih, db, dw_hh, dtau, dshift, dr, dh, dc};
 }
 
 // Dot product of two contiguous rows, vectorised with a tail.
@@ -608,25 +715,27 @@ void check_cpu(const Tensor& x, const char* name) {
   TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), name, " must be a contiguous CPU tensor");
 }
 
-std::vector<Tensor> fused_forward(Tensor xw, Tensor t, Tensor mask, Tensor w_hh, Tensor tau,
-                                  Tensor shift, Tensor r, Tensor h0, Tensor c0, double leak,
-                                  bool save) {
-  for (auto* p : {&xw, &t, &w_hh, &tau, &shift, &r, &h0, &c0}) check_cpu(*p, "fused_forward input");
+std::vector<Tensor> fused_forward(Tensor x, Tensor t, Tensor mask, Tensor w_ih, Tensor bias,
+                                  Tensor w_hh, Tensor tau, Tensor shift, Tensor r, Tensor h0,
+                                  Tensor c0, double leak, bool save) {
+  for (auto* p : {&x, &t, &w_ih, &bias, &w_hh, &tau, &shift, &r, &h0, &c0})
+    check_cpu(*p, "fused_forward input");
   std::vector<Tensor> res;
-  AT_DISPATCH_FLOATING_TYPES(xw.scalar_type(), "plstm_fused_forward", [&] {
-    res = fused_forward_impl<scalar_t>(xw, t, mask, w_hh, tau, shift, r, h0, c0, leak, save);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "plstm_fused_forward", [&] {
+    res = fused_forward_impl<scalar_t>(x, t, mask, w_ih, bias, w_hh, tau, shift, r, h0, c0, leak,
+                                       save);
   });
   return res;
 }
 
 std::vector<Tensor> fused_backward(Tensor gout, Tensor ghn, Tensor gcn, Tensor out, Tensor call,
-                                   Tensor acts, Tensor tct, Tensor kall, Tensor code,
-                                   Tensor t, Tensor w_hh, Tensor tau, Tensor shift, Tensor r,
+                                   Tensor acts, Tensor kall, Tensor code, Tensor x, Tensor t,
+                                   Tensor w_ih, Tensor w_hh, Tensor tau, Tensor shift, Tensor r,
                                    Tensor h0, Tensor c0, double leak, bool need_r) {
   for (auto* p : {&gout, &ghn, &gcn}) check_cpu(*p, "fused_backward gradient");
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "plstm_fused_backward", [&] {
-    res = fused_backward_impl<scalar_t>(gout, ghn, gcn, out, call, acts, tct, kall, code, t,
+    res = fused_backward_impl<scalar_t>(gout, ghn, gcn, out, call, acts, kall, code, x, t, w_ih,
                                         w_hh, tau, shift, r, h0, c0, leak, need_r);
   });
   return res;
