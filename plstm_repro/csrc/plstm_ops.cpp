@@ -634,80 +634,151 @@ std::vector<Tensor> fused_backward_impl(const Tensor& gout, const Tensor& ghn, c
   return {dx, dw_ih, db, dw_hh, dtau, dshift, dr, dh, dc};
 }
 
-// Dot product of two contiguous rows, vectorised with a tail.
+// Sums of the four accumulators of dot4, added to out[0..3].
 template <typename scalar_t>
-inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
-  using V = Vectorized<scalar_t>;
-  V acc(scalar_t(0));
-  int64_t j = 0;
-  for (; j + V::size() <= n; j += V::size()) acc = acc + V::loadu(a + j) * V::loadu(b + j);
-  scalar_t lanes[V::size()];
-  acc.store(lanes);
-  scalar_t s = 0;
-  for (int64_t l = 0; l < V::size(); ++l) s += lanes[l];
-  for (; j < n; ++j) s += a[j] * b[j];
-  return s;
+inline void hsum4(const Vectorized<scalar_t>& a0, const Vectorized<scalar_t>& a1,
+                  const Vectorized<scalar_t>& a2, const Vectorized<scalar_t>& a3, scalar_t* out) {
+#if defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    const __m256 t0 = _mm256_hadd_ps(a0, a1), t1 = _mm256_hadd_ps(a2, a3);
+    const __m256 t2 = _mm256_hadd_ps(t0, t1);  // per 128-bit half: the 4 partial sums
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+    _mm_storeu_ps(out, _mm_add_ps(_mm_loadu_ps(out), s));
+    return;
+  }
+#endif
+  constexpr int64_t L = Vectorized<scalar_t>::size();
+  alignas(64) scalar_t l[4][L];
+  a0.store(l[0]);
+  a1.store(l[1]);
+  a2.store(l[2]);
+  a3.store(l[3]);
+  for (int g = 0; g < 4; ++g)
+    for (int64_t k = 0; k < L; ++k) out[g] += l[g][k];
 }
 
+// out[g] += sum_k w[g stride + k] v[k] for the 4 gate rows of one neuron: v is loaded once for
+// the four. n need not be a multiple of the vector width (scalar tail).
 template <typename scalar_t>
-inline scalar_t sigmoid(scalar_t x) { return scalar_t(1) / (scalar_t(1) + std::exp(-x)); }
+inline void dot4(const scalar_t* w, int64_t stride, const scalar_t* v, int64_t n, scalar_t* out) {
+  using V = Vectorized<scalar_t>;
+  constexpr int64_t L = V::size();
+  V a0(scalar_t(0)), a1(scalar_t(0)), a2(scalar_t(0)), a3(scalar_t(0));
+  int64_t k = 0;
+  for (; k + L <= n; k += L) {
+    const V vv = V::loadu(v + k);
+    a0 = at::vec::fmadd(vv, V::loadu(w + k), a0);
+    a1 = at::vec::fmadd(vv, V::loadu(w + stride + k), a1);
+    a2 = at::vec::fmadd(vv, V::loadu(w + 2 * stride + k), a2);
+    a3 = at::vec::fmadd(vv, V::loadu(w + 3 * stride + k), a3);
+  }
+  hsum4(a0, a1, a2, a3, out);
+  for (; k < n; ++k)
+    for (int g = 0; g < 4; ++g) out[g] += w[g * stride + k] * v[k];
+}
 
 template <typename scalar_t>
 std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const Tensor& mask,
                                         const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
                                         const Tensor& tau, const Tensor& shift, const Tensor& r,
                                         const Tensor& h0, const Tensor& c0) {
+  using V = Vectorized<scalar_t>;
+  constexpr int64_t L = V::size();
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), H = w_hh.size(1);
   Tensor out = at::empty({T, B, H}, x.options());
-  Tensor h = h0.clone(), c = c0.clone();
+  Tensor c = c0.clone();
   Tensor counts = at::zeros({H}, x.options().dtype(at::kLong));
   const scalar_t *xp = x.data_ptr<scalar_t>(), *wi = w_ih.data_ptr<scalar_t>();
   const scalar_t* wh = w_hh.data_ptr<scalar_t>();
   const scalar_t* bp = bias.numel() ? bias.data_ptr<scalar_t>() : nullptr;
   const double* tp = dptr(t);
   const bool* mp = mask.numel() ? mask.data_ptr<bool>() : nullptr;
-  scalar_t *hp = h.data_ptr<scalar_t>(), *cp = c.data_ptr<scalar_t>();
+  scalar_t *cp = c.data_ptr<scalar_t>(), *op = out.data_ptr<scalar_t>();
   int64_t* cnt = counts.data_ptr<int64_t>();
   const GateParams gp(tau, shift, r);
+  // Each sample's state as one vector v = [h | x_n | 0], K = H + F padded to whole vectors.
+  // For a long enough call each neuron's 4 gate rows of [W_hh | W_ih] are packed to match, so
+  // one dot4 without a tail does its product; for a few steps (PhasedLSTM.step) packing would
+  // cost more than it saves, and the rows are used in place.
+  const int64_t K = num_blocks(H + F, L) * L;
+  const bool packed = T * B >= 64;
+  std::vector<scalar_t> wpack(packed ? static_cast<size_t>(H * 4 * K) : 0, scalar_t(0));
+  for (int64_t j = 0; packed && j < H; ++j)
+    for (int64_t g = 0; g < 4; ++g) {
+      scalar_t* d = wpack.data() + (j * 4 + g) * K;
+      std::copy(wh + (g * H + j) * H, wh + (g * H + j + 1) * H, d);
+      std::copy(wi + (g * H + j) * F, wi + (g * H + j + 1) * F, d + H);
+    }
+  std::vector<scalar_t> v(static_cast<size_t>(B * K), scalar_t(0));
+  for (int64_t b = 0; b < B; ++b)
+    std::copy(h0.data_ptr<scalar_t>() + b * H, h0.data_ptr<scalar_t>() + (b + 1) * H,
+              v.data() + b * K);
+  // Scratch: k and branch codes of all neurons; then, for the m open ones, their index, k, the
+  // 4 pre-activations, old h and c, in arrays padded to whole vectors.
+  const int64_t Hp = num_blocks(H, L) * L;
+  std::vector<scalar_t> k(Hp), kopen(Hp), pre(4 * Hp), hold(Hp), cold(Hp);
+  std::vector<int8_t> code(Hp);
   std::vector<int64_t> open(H);
-  std::vector<scalar_t> kopen(H), hnew(H), cnew(H);
   for (int64_t n = 0; n < T; ++n) {
     for (int64_t b = 0; b < B; ++b) {
-      scalar_t* hb = hp + b * H;
+      scalar_t* vb = v.data() + b * K;  // h is vb[0, H)
       scalar_t* cb = cp + b * H;
-      scalar_t* ob = out.data_ptr<scalar_t>() + (n * B + b) * H;
       if (mp == nullptr || mp[n * B + b]) {
-        int64_t m = 0;
-        for (int64_t j = 0; j < H; ++j) {  // leak 0: a closed neuron has k = 0 exactly
-          const double k = time_gate(tp[n * B + b], gp, j, 0.0).k;
-          if (k > 0) {
+        gate_row<scalar_t>(tp[n * B + b], true, gp, 0.0, H, k.data(), code.data());
+        int64_t m = 0;  // leak 0: a closed neuron has k = 0 exactly
+        for (int64_t j0 = 0; j0 < H; j0 += L) {  // open lanes of each block, by their bits
+          const int64_t nl = std::min<int64_t>(L, H - j0);
+          for (int bits = ~V::loadu(k.data() + j0, nl).zero_mask() & ((1 << nl) - 1); bits;
+               bits &= bits - 1) {
+            const int64_t j = j0 + __builtin_ctz(bits);
             open[m] = j;
-            kopen[m++] = static_cast<scalar_t>(k);
+            kopen[m++] = k[j];
           }
         }
-        const scalar_t* xb = xp + (n * B + b) * F;
-        for (int64_t q = 0; q < m; ++q) {  // new state of the open neurons, from the old h
-          const int64_t j = open[q];
-          scalar_t pre[4];
-          for (int64_t gi = 0; gi < 4; ++gi) {
-            const int64_t row = gi * H + j;
-            pre[gi] = (bp ? bp[row] : scalar_t(0)) + dot(wi + row * F, xb, F) +
-                      dot(wh + row * H, hb, H);
+        if (m > 0) {
+          const scalar_t* xb = xp + (n * B + b) * F;
+          std::copy(xb, xb + F, vb + H);
+          // Pre-activations of the open neurons from the old h (all before any update).
+          for (int64_t q = 0; q < m; ++q) {
+            const int64_t j = open[q];
+            scalar_t s[4];
+            for (int g = 0; g < 4; ++g) s[g] = bp ? bp[g * H + j] : scalar_t(0);
+            if (packed) {
+              dot4(wpack.data() + j * 4 * K, K, vb, K, s);
+            } else {
+              dot4(wh + j * H, H * H, vb, H, s);
+              dot4(wi + j * F, H * F, xb, F, s);
+            }
+            for (int g = 0; g < 4; ++g) pre[g * Hp + q] = s[g];
+            hold[q] = vb[j];
+            cold[q] = cb[j];
           }
-          const scalar_t ct = sigmoid(pre[1]) * cb[j] + sigmoid(pre[0]) * std::tanh(pre[2]);
-          const scalar_t ht = sigmoid(pre[3]) * std::tanh(ct);
-          hnew[q] = hb[j] + kopen[q] * (ht - hb[j]);
-          cnew[q] = cb[j] + kopen[q] * (ct - cb[j]);
-        }
-        for (int64_t q = 0; q < m; ++q) {
-          hb[open[q]] = hnew[q];
-          cb[open[q]] = cnew[q];
-          ++cnt[open[q]];
+          // Eq. 7-10 on the open neurons, a vector at a time, with the dense path's functions.
+          for (int64_t q = 0; q < m; q += L) {
+            const int64_t nl = std::min<int64_t>(L, m - q);
+            const V i = vsigmoid(V::loadu(pre.data() + q, nl));
+            const V f = vsigmoid(V::loadu(pre.data() + Hp + q, nl));
+            const V g = vtanh(V::loadu(pre.data() + 2 * Hp + q, nl));
+            const V o = vsigmoid(V::loadu(pre.data() + 3 * Hp + q, nl));
+            const V kv = V::loadu(kopen.data() + q, nl);
+            const V hpv = V::loadu(hold.data() + q, nl), cpv = V::loadu(cold.data() + q, nl);
+            const V ct = f * cpv + i * g;
+            (hpv + kv * (o * vtanh(ct) - hpv)).store(hold.data() + q, nl);
+            (cpv + kv * (ct - cpv)).store(cold.data() + q, nl);
+          }
+          for (int64_t q = 0; q < m; ++q) {
+            vb[open[q]] = hold[q];
+            cb[open[q]] = cold[q];
+            ++cnt[open[q]];
+          }
         }
       }
-      std::copy(hb, hb + H, ob);
+      std::copy(vb, vb + H, op + (n * B + b) * H);
     }
   }
+  Tensor h = at::empty({B, H}, x.options());
+  for (int64_t b = 0; b < B; ++b)
+    std::copy(v.data() + b * K, v.data() + b * K + H, h.data_ptr<scalar_t>() + b * H);
   return {out, h, c, counts};
 }
 
