@@ -23,14 +23,26 @@ def _build_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "plstm_repro" / "torch_extensions"
 
 
-def _flags() -> tuple[str, list[str]]:
-    """Name and compiler flags. AVX2 kernels (ATen's Vectorized with Sleef) where the CPU has it;
-    the generic build otherwise. -O3, never -ffast-math (it breaks the exact remainder)."""
-    flags, name = ["-O3", "-ffp-contract=off", "-fopenmp"], "plstm_ops"
+def _variants() -> list[tuple[str, list[str], list[str]]]:
+    """(name, compiler flags, linker flags) to try in order. AVX2 kernels (ATen's Vectorized
+    with Sleef) where the CPU has it, the generic build otherwise; -O3, never -ffast-math (it
+    breaks the exact remainder). OpenMP first: the kernels split the batch over torch's threads
+    with at::parallel_for, which runs serially in a build without it (the second variant, for
+    compilers without OpenMP). At run time the OpenMP runtime is the one torch already loaded."""
+    flags, name = ["-O3", "-ffp-contract=off"], "plstm_ops"
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
         name += "_avx2"
-    return name, flags
+    return [(name + "_omp", flags + ["-fopenmp"], ["-fopenmp"]), (name, flags, [])]
+
+
+def _build(name: str, cflags: list[str], ldflags: list[str]):
+    from torch.utils.cpp_extension import load
+
+    build = _build_dir() / name  # one folder per variant: no shared objects
+    build.mkdir(parents=True, exist_ok=True)
+    return load(name=name, sources=[str(_SOURCE)], extra_cflags=cflags, extra_ldflags=ldflags,
+                build_directory=str(build), verbose=False)
 
 
 def load_extension():
@@ -39,23 +51,28 @@ def load_extension():
     if _module is None:
         if os.environ.get("PLSTM_NO_EXTENSION") == "1":
             _module = False
-        else:
+            return None
+        errors = []
+        for name, cflags, ldflags in _variants():
             try:
-                from torch.utils.cpp_extension import load
-
-                name, flags = _flags()
-                build = _build_dir() / name  # one folder per variant: no shared objects
-                build.mkdir(parents=True, exist_ok=True)
-                _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=flags,
-                               extra_ldflags=["-fopenmp"],
-                               build_directory=str(build), verbose=False)
-            except Exception as err:  # noqa: BLE001 - any build failure means: fall back
-                warnings.warn(
-                    f"plstm_repro: the C++ kernels could not be built ({type(err).__name__}: "
-                    f"{str(err).strip().splitlines()[-1] if str(err).strip() else err!r}); "
-                    "using the pure-PyTorch reference path (slower).",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                _module = False
+                _module = _build(name, cflags, ldflags)
+                break
+            except Exception as err:  # noqa: BLE001 - any build failure means: next variant
+                text = str(err).strip()
+                errors.append(f"{type(err).__name__}: {text.splitlines()[-1] if text else err!r}")
+        if _module is None:
+            warnings.warn(
+                f"plstm_repro: the C++ kernels could not be built ({errors[-1]}); "
+                "using the pure-PyTorch reference path (slower).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            _module = False
+        elif len(errors) > 0:
+            warnings.warn(
+                f"plstm_repro: the C++ kernels were built without OpenMP ({errors[0]}); they "
+                "run on one thread.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     return _module or None

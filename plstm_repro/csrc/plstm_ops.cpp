@@ -95,14 +95,15 @@ inline Vectorized<scalar_t> vtanh(const Vectorized<scalar_t>& x) {
   }
 }
 
-// Gates k [H] and branch codes of one sample at one step. Same values as time_gate(), lane by
-// lane: the AVX2 path does the same IEEE operations (multiply, floor, fused multiply-add).
+// Gates k [H] and branch codes (code == nullptr: k only) of one sample at one step. Same values
+// as time_gate(), lane by lane: the AVX2 path does the same IEEE operations (multiply, floor,
+// fused multiply-add).
 template <typename scalar_t>
 inline void gate_row(double t, bool valid, const GateParams& p, double leak, int64_t H,
                      scalar_t* k, int8_t* code) {
   if (!valid) {  // padded step: k = 0 keeps the state, and no gradient reaches tau, s, r_on
     std::fill(k, k + H, scalar_t(0));
-    std::fill(code, code + H, int8_t(0));
+    if (code) std::fill(code, code + H, int8_t(0));
     return;
   }
 #if defined(CPU_CAPABILITY_AVX2)
@@ -128,6 +129,17 @@ inline void gate_row(double t, bool valid, const GateParams& p, double leak, int
     const VD up = phi * VD::loadu(p.two_r.data() + j, n);
     const VD rising = phi < VD(0.5) * rv, falling = phi < rv;
     const VD kv = VD::blendv(VD::blendv(VD(leak) * phi, VD(2.0) - up, falling), up, rising);
+    if (code == nullptr) {
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (n == W) {
+          _mm_storeu_ps(k + j, _mm256_cvtpd_ps(kv));
+          continue;
+        }
+      }
+      kv.store(kb);
+      for (int64_t l = 0; l < n; ++l) k[j + l] = static_cast<scalar_t>(kb[l]);
+      continue;
+    }
     const VD cv = VD::blendv(VD::blendv(VD(3.0), VD(2.0), falling), VD(1.0), rising);
     if constexpr (std::is_same_v<scalar_t, float>) {
       if (n == W) {  // 4 doubles -> 4 floats and 4 int8 codes without a scalar loop
@@ -149,7 +161,7 @@ inline void gate_row(double t, bool valid, const GateParams& p, double leak, int
   for (int64_t j = 0; j < H; ++j) {
     const Gate g = time_gate(t, p, j, leak);
     k[j] = static_cast<scalar_t>(g.k);
-    code[j] = g.code;
+    if (code) code[j] = g.code;
   }
 #endif
 }
@@ -322,12 +334,12 @@ std::vector<Tensor> fused_forward_impl(const Tensor& x, const Tensor& t, const T
   Tensor acts = save ? at::empty({T, B, G}, opt) : Tensor();
   Tensor call = at::empty({save ? T : 2, B, H}, opt);
   Tensor kall = at::empty({save ? T : 1, B, H}, opt);
-  Tensor code = at::empty({save ? T : 1, B, H}, opt.dtype(at::kChar));
+  Tensor code = save ? at::empty({T, B, H}, opt.dtype(at::kChar)) : Tensor();
   const double* tp = dptr(t);
   const bool* mp = mask.numel() ? mask.data_ptr<bool>() : nullptr;
   scalar_t *outp = out.data_ptr<scalar_t>(), *cp_all = call.data_ptr<scalar_t>();
   scalar_t* kp_all = kall.data_ptr<scalar_t>();
-  int8_t* code_all = code.data_ptr<int8_t>();
+  int8_t* code_all = save ? code.data_ptr<int8_t>() : nullptr;
   scalar_t* acc_all = save ? acts.data_ptr<scalar_t>() : nullptr;
   const scalar_t* xp = x.data_ptr<scalar_t>();
   const scalar_t *h0p = h0.data_ptr<scalar_t>(), *c0p = c0.data_ptr<scalar_t>();
@@ -345,9 +357,9 @@ std::vector<Tensor> fused_forward_impl(const Tensor& x, const Tensor& t, const T
       scalar_t* hn = outp + n * S;
       scalar_t* cn = cp_all + (save ? n : n % 2) * S;
       scalar_t* kn = kp_all + (save ? n : 0) * S;
-      for (int64_t b = r0; b < r1; ++b)
+      for (int64_t b = r0; b < r1; ++b)  // codes only for the backward
         gate_row<scalar_t>(tp[n * B + b], mp == nullptr || mp[n * B + b], gp, leak, H,
-                           kn + b * H, code_all + (save ? n : 0) * S + b * H);
+                           kn + b * H, save ? code_all + n * S + b * H : nullptr);
       for (int64_t jb = 0; jb < nb; ++jb) {
         const int64_t j0 = jb * L, nl = std::min<int64_t>(L, H - j0);
         for (int64_t b0 = r0; b0 < r1; b0 += kRowsFwd) {
@@ -677,6 +689,26 @@ inline void dot4(const scalar_t* w, int64_t stride, const scalar_t* v, int64_t n
     for (int g = 0; g < 4; ++g) out[g] += w[g * stride + k] * v[k];
 }
 
+// dot4 for two neurons at once over packed rows (K a multiple of the vector width): eight
+// independent accumulator chains instead of four, so the FMA latency is hidden.
+template <typename scalar_t>
+inline void dot4x2(const scalar_t* w0, const scalar_t* w1, int64_t K, const scalar_t* v,
+                   scalar_t* out0, scalar_t* out1) {
+  using V = Vectorized<scalar_t>;
+  constexpr int64_t L = V::size();
+  V a[8];
+  for (int i = 0; i < 8; ++i) a[i] = V(scalar_t(0));
+  for (int64_t k = 0; k < K; k += L) {
+    const V vv = V::loadu(v + k);
+    for (int g = 0; g < 4; ++g) {
+      a[g] = at::vec::fmadd(vv, V::loadu(w0 + g * K + k), a[g]);
+      a[4 + g] = at::vec::fmadd(vv, V::loadu(w1 + g * K + k), a[4 + g]);
+    }
+  }
+  hsum4(a[0], a[1], a[2], a[3], out0);
+  hsum4(a[4], a[5], a[6], a[7], out1);
+}
+
 template <typename scalar_t>
 std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const Tensor& mask,
                                         const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
@@ -713,18 +745,17 @@ std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const 
   for (int64_t b = 0; b < B; ++b)
     std::copy(h0.data_ptr<scalar_t>() + b * H, h0.data_ptr<scalar_t>() + (b + 1) * H,
               v.data() + b * K);
-  // Scratch: k and branch codes of all neurons; then, for the m open ones, their index, k, the
-  // 4 pre-activations, old h and c, in arrays padded to whole vectors.
+  // Scratch: k of all neurons; then, for the m open ones, their index, k, the 4
+  // pre-activations, old h and c, in arrays padded to whole vectors.
   const int64_t Hp = num_blocks(H, L) * L;
   std::vector<scalar_t> k(Hp), kopen(Hp), pre(4 * Hp), hold(Hp), cold(Hp);
-  std::vector<int8_t> code(Hp);
   std::vector<int64_t> open(H);
   for (int64_t n = 0; n < T; ++n) {
     for (int64_t b = 0; b < B; ++b) {
       scalar_t* vb = v.data() + b * K;  // h is vb[0, H)
       scalar_t* cb = cp + b * H;
       if (mp == nullptr || mp[n * B + b]) {
-        gate_row<scalar_t>(tp[n * B + b], true, gp, 0.0, H, k.data(), code.data());
+        gate_row<scalar_t>(tp[n * B + b], true, gp, 0.0, H, k.data(), nullptr);
         int64_t m = 0;  // leak 0: a closed neuron has k = 0 exactly
         for (int64_t j0 = 0; j0 < H; j0 += L) {  // open lanes of each block, by their bits
           const int64_t nl = std::min<int64_t>(L, H - j0);
@@ -741,17 +772,28 @@ std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const 
           // Pre-activations of the open neurons from the old h (all before any update).
           for (int64_t q = 0; q < m; ++q) {
             const int64_t j = open[q];
-            scalar_t s[4];
-            for (int g = 0; g < 4; ++g) s[g] = bp ? bp[g * H + j] : scalar_t(0);
-            if (packed) {
-              dot4(wpack.data() + j * 4 * K, K, vb, K, s);
-            } else {
-              dot4(wh + j * H, H * H, vb, H, s);
-              dot4(wi + j * F, H * F, xb, F, s);
-            }
-            for (int g = 0; g < 4; ++g) pre[g * Hp + q] = s[g];
+            for (int g = 0; g < 4; ++g) pre[g * Hp + q] = bp ? bp[g * H + j] : scalar_t(0);
             hold[q] = vb[j];
             cold[q] = cb[j];
+          }
+          for (int64_t q = 0; q < m;) {
+            scalar_t s[2][4];
+            for (int g = 0; g < 4; ++g) s[0][g] = s[1][g] = scalar_t(0);
+            const int64_t j = open[q];
+            int64_t done = 1;
+            if (packed && q + 1 < m) {
+              dot4x2(wpack.data() + j * 4 * K, wpack.data() + open[q + 1] * 4 * K, K, vb, s[0],
+                     s[1]);
+              done = 2;
+            } else if (packed) {
+              dot4(wpack.data() + j * 4 * K, K, vb, K, s[0]);
+            } else {
+              dot4(wh + j * H, H * H, vb, H, s[0]);
+              dot4(wi + j * F, H * F, xb, F, s[0]);
+            }
+            for (int64_t d = 0; d < done; ++d)
+              for (int g = 0; g < 4; ++g) pre[g * Hp + q + d] += s[d][g];
+            q += done;
           }
           // Eq. 7-10 on the open neurons, a vector at a time, with the dense path's functions.
           for (int64_t q = 0; q < m; q += L) {
