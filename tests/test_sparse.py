@@ -40,6 +40,24 @@ def test_sparse_equals_dense_eval(dtype):
     torch.testing.assert_close(upd, count_updates(model, t, lengths))
 
 
+def test_sparse_two_threads_split_the_batch():
+    """5 samples over 2 threads (2 + 3): outputs and the summed update counts are unchanged."""
+    needs_ext()
+    model, x, t = case(B=5, T=120)
+    lengths = torch.tensor([120, 40, 99, 1, 120])
+    with torch.no_grad():
+        ref, (h, c) = model(x, t, lengths=lengths)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out, (h2, c2), upd = sparse_forward(model, x, t, lengths=lengths)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in ((out, ref), (h2, h), (c2, c)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(upd, count_updates(model, t, lengths))
+
+
 def test_sparse_time_major_and_single_layer():
     needs_ext()
     torch.manual_seed(2)
