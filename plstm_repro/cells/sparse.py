@@ -6,8 +6,9 @@ arithmetic: for an open neuron j its four gate rows :math:`W_{ih}[q H + j]`, :ma
 (q = i, f, g, o) are multiplied by :math:`x_j` and :math:`h_{j-1}`, then eq. 7-10 update it.
 With r_on = 0.05 that is about 5% of the neurons per step (Table 1: 159 vs 3153 updates).
 
-The loop is in C++ (gathering rows with PyTorch ops costs more than the dense step). Without
-the compiled kernels, or on CUDA, the dense eval forward is used: same outputs, no speed-up.
+The loop is in C++ (gathering rows with PyTorch ops costs more than the dense step); a batch's
+samples are split over torch's threads. Without the compiled kernels, or on CUDA, the dense eval
+forward is used: same outputs, no speed-up.
 """
 
 from __future__ import annotations
