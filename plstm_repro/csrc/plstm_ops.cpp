@@ -193,22 +193,18 @@ inline void micro_gemm(const scalar_t* a, int64_t lda, int64_t K, const scalar_t
     const V v = init ? V::loadu(init + c * cstride) : V(scalar_t(0));
     for (int r = 0; r < R; ++r) acc[r][c] = v;
   }
-  for (int64_t k = 0; k < K; ++k) {
-    const scalar_t* bk = b + k * ldb;
-    V bv[C];
-    for (int c = 0; c < C; ++c) bv[c] = V::loadu(bk + c * cstride);
-    for (int r = 0; r < R; ++r) {
-      const V av(a[r * lda + k]);
-      for (int c = 0; c < C; ++c) acc[r][c] = at::vec::fmadd(av, bv[c], acc[r][c]);
-    }
-  }
-  for (int64_t k = 0; k < K2; ++k) {
-    const scalar_t* bk = b2 + k * ldb;
-    V bv[C];
-    for (int c = 0; c < C; ++c) bv[c] = V::loadu(bk + c * cstride);
-    for (int r = 0; r < R; ++r) {
-      const V av(a2[r * lda2 + k]);
-      for (int c = 0; c < C; ++c) acc[r][c] = at::vec::fmadd(av, bv[c], acc[r][c]);
+  const scalar_t* const as[2] = {a, a2};
+  const scalar_t* const bs[2] = {b, b2};
+  const int64_t ldas[2] = {lda, lda2}, Ks[2] = {K, K2};
+  for (int s = 0; s < 2; ++s) {
+    for (int64_t k = 0; k < Ks[s]; ++k) {
+      const scalar_t* bk = bs[s] + k * ldb;
+      V bv[C];
+      for (int c = 0; c < C; ++c) bv[c] = V::loadu(bk + c * cstride);
+      for (int r = 0; r < R; ++r) {
+        const V av(as[s][r * ldas[s] + k]);
+        for (int c = 0; c < C; ++c) acc[r][c] = at::vec::fmadd(av, bv[c], acc[r][c]);
+      }
     }
   }
   for (int r = 0; r < R; ++r)
