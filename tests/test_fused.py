@@ -183,6 +183,26 @@ def test_failed_build_warns_once_and_falls_back(monkeypatch):
         model(x, t)
 
 
+def test_build_without_openmp_warns_and_runs_serially(monkeypatch):
+    """A compiler without OpenMP fails the first variant; the serial build is used, with one
+    warning that says so (build mocked: this checks the fallback, not the compiler)."""
+    sentinel = object()
+
+    def fake_build(name, cflags, ldflags):
+        if "-fopenmp" in cflags:
+            raise RuntimeError("error: unsupported option '-fopenmp'")
+        return sentinel
+
+    monkeypatch.setattr(_ext, "_module", None)
+    monkeypatch.setattr(_ext, "_build", fake_build)
+    monkeypatch.delenv("PLSTM_NO_EXTENSION", raising=False)
+    with pytest.warns(RuntimeWarning, match="without OpenMP.*-fopenmp"):
+        assert _ext.load_extension() is sentinel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _ext.load_extension() is sentinel  # cached: no second build, no warning
+
+
 @pytest.mark.parametrize("impl", ["cpp", "torch"])
 def test_nan_timestamps_in_padding_do_not_leak(impl, monkeypatch):
     from plstm_repro.cells import fused
