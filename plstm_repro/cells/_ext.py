@@ -8,6 +8,7 @@ pure-PyTorch path. ``PLSTM_NO_EXTENSION=1`` skips the build (same fallback, no w
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -39,7 +40,10 @@ def _variants() -> list[tuple[str, list[str], list[str]]]:
 def _build(name: str, cflags: list[str], ldflags: list[str]):
     from torch.utils.cpp_extension import load
 
-    build = _build_dir() / name  # one folder per variant: no shared objects
+    # One folder per variant and per checkout: torch rebuilds when the source's path changes,
+    # so two checkouts sharing one folder would rebuild each other's module on every switch.
+    where = hashlib.sha1(str(_SOURCE).encode()).hexdigest()[:8]
+    build = _build_dir() / f"{name}_{where}"
     build.mkdir(parents=True, exist_ok=True)
     return load(name=name, sources=[str(_SOURCE)], extra_cflags=cflags, extra_ldflags=ldflags,
                 build_directory=str(build), verbose=False)
