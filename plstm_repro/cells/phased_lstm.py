@@ -224,6 +224,11 @@ class PhasedLSTM(_PhasedRNNBase):
                 p["shift"].to(torch.float64).contiguous(),
                 F.positive_r_on(p["r_on"]).to(torch.float64).contiguous())
 
+    def kernel_bias(self, k: int) -> Tensor | None:
+        """Layer k's b_ih + b_hh, the one bias the kernels add (None without biases)."""
+        p = self.layer_params(k)
+        return None if p["bias_ih"] is None else p["bias_ih"] + p["bias_hh"]
+
     def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
         ops = self.fused_kernels(x) if torch.is_tensor(x) else None
         if ops is None:
@@ -232,10 +237,9 @@ class PhasedLSTM(_PhasedRNNBase):
         leak, hs, cs = self.current_leak(), [], []
         for k in range(self.num_layers):
             p = self.layer_params(k)
-            bias = p["bias_ih"] + p["bias_hh"] if p["bias_ih"] is not None else None
-            inp, h_n, c_n = fused.fused_layer(inp, t64, mask_t, p["weight_ih"], bias,
-                                              p["weight_hh"], *self.time_params64(k), h0[k],
-                                              c0[k], leak, ops)
+            inp, h_n, c_n = fused.fused_layer(inp, t64, mask_t, p["weight_ih"],
+                                              self.kernel_bias(k), p["weight_hh"],
+                                              *self.time_params64(k), h0[k], c0[k], leak, ops)
             hs.append(h_n)
             cs.append(c_n)
         return self._output(inp.transpose(0, 1), mask), (torch.stack(hs), torch.stack(cs))

@@ -74,8 +74,8 @@ def sparse_forward(model, x: Tensor, t: Tensor, state=None, lengths: Tensor | No
         hs, cs, counts = [], [], []
         for k in range(model.num_layers):
             p = model.layer_params(k)
-            bias = (p["bias_ih"] + p["bias_hh"] if p["bias_ih"] is not None
-                    else inp.new_empty(0))
+            bias = model.kernel_bias(k)
+            bias = inp.new_empty(0) if bias is None else bias
             inp, h_n, c_n, cnt = ext.sparse_forward(
                 inp, t64, mask_t, p["weight_ih"].contiguous(), p["weight_hh"].contiguous(),
                 bias.contiguous(), *model.time_params64(k), h0[k].contiguous(),

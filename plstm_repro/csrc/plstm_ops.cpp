@@ -127,32 +127,26 @@ inline void gate_row(double t, bool valid, const GateParams& p, double leak, int
     const VD up = phi * VD::loadu(p.two_r.data() + j, n);
     const VD rising = phi < VD(0.5) * rv, falling = phi < rv;
     const VD kv = VD::blendv(VD::blendv(VD(leak) * phi, VD(2.0) - up, falling), up, rising);
-    if (code == nullptr) {
-      if constexpr (std::is_same_v<scalar_t, float>) {
-        if (n == W) {
-          _mm_storeu_ps(k + j, _mm256_cvtpd_ps(kv));
-          continue;
-        }
+    bool stored = false;  // 4 doubles -> 4 floats in one instruction where they fit
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (n == W) {
+        _mm_storeu_ps(k + j, _mm256_cvtpd_ps(kv));
+        stored = true;
       }
+    }
+    if (!stored) {
       kv.store(kb);
       for (int64_t l = 0; l < n; ++l) k[j + l] = static_cast<scalar_t>(kb[l]);
-      continue;
     }
+    if (code == nullptr) continue;
     const VD cv = VD::blendv(VD::blendv(VD(3.0), VD(2.0), falling), VD(1.0), rising);
-    if constexpr (std::is_same_v<scalar_t, float>) {
-      if (n == W) {  // 4 doubles -> 4 floats and 4 int8 codes without a scalar loop
-        _mm_storeu_ps(k + j, _mm256_cvtpd_ps(kv));
-        const __m128i c32 = _mm256_cvtpd_epi32(cv);
-        const int32_t c8 = _mm_cvtsi128_si32(_mm_packs_epi16(_mm_packs_epi32(c32, c32), c32));
-        std::memcpy(code + j, &c8, 4);
-        continue;
-      }
-    }
-    kv.store(kb);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(cb), _mm256_cvtpd_epi32(cv));
-    for (int64_t l = 0; l < n; ++l) {
-      k[j + l] = static_cast<scalar_t>(kb[l]);
-      code[j + l] = static_cast<int8_t>(cb[l]);
+    const __m128i c32 = _mm256_cvtpd_epi32(cv);
+    if (n == W) {  // 4 int8 codes without a scalar loop
+      const int32_t c8 = _mm_cvtsi128_si32(_mm_packs_epi16(_mm_packs_epi32(c32, c32), c32));
+      std::memcpy(code + j, &c8, 4);
+    } else {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(cb), c32);
+      for (int64_t l = 0; l < n; ++l) code[j + l] = static_cast<int8_t>(cb[l]);
     }
   }
 #else
@@ -277,19 +271,19 @@ void run_rows(int64_t P, int64_t B, const F& body) {
 }
 
 // Forward elementwise pass of one sample on n <= L neurons, eq. 7-10 with a lerp by k.
-// pre: the GEMM tile, pre-activations with the biases (gate g at pre + g L). act (gate g at
-// act + g H) receives the activations when saving for the backward (nullptr at inference).
+// pre: pre-activations with the biases, gate g at pre + g ps (whole vectors: lanes past n are
+// computed and dropped). act (gate g at act + g H) receives the activations when saving for
+// the backward (nullptr at inference). h, c may be hp, cp (all loads come first).
 template <typename scalar_t>
-inline void cell_vec_fwd(const scalar_t* pre, const scalar_t* k, const scalar_t* hp,
+inline void cell_vec_fwd(const scalar_t* pre, int64_t ps, const scalar_t* k, const scalar_t* hp,
                          const scalar_t* cp, scalar_t* h, scalar_t* c, scalar_t* act, int64_t H,
                          int64_t n) {
   using V = Vectorized<scalar_t>;
-  constexpr int64_t L = V::size();
   const V kv = V::loadu(k, n);
   const V i = vsigmoid(V::loadu(pre));
-  const V f = vsigmoid(V::loadu(pre + L));
-  const V g = vtanh(V::loadu(pre + 2 * L));
-  const V o = vsigmoid(V::loadu(pre + 3 * L));
+  const V f = vsigmoid(V::loadu(pre + ps));
+  const V g = vtanh(V::loadu(pre + 2 * ps));
+  const V o = vsigmoid(V::loadu(pre + 3 * ps));
   const V cpv = V::loadu(cp, n), hpv = V::loadu(hp, n);
   const V ct = f * cpv + i * g;
   (hpv + kv * (o * vtanh(ct) - hpv)).store(h, n);
@@ -370,7 +364,7 @@ std::vector<Tensor> fused_forward_impl(const Tensor& x, const Tensor& t, const T
                                            bb ? bb + jb * 4 * L : nullptr, tile);
           for (int64_t q = 0; q < rows; ++q) {
             const int64_t b = b0 + q, o = b * H + j0;
-            cell_vec_fwd<scalar_t>(tile + q * 4 * L, kn + o, hp + o, cp + o, hn + o, cn + o,
+            cell_vec_fwd<scalar_t>(tile + q * 4 * L, L, kn + o, hp + o, cp + o, hn + o, cn + o,
                                    save ? acc_all + (n * B + b) * G + j0 : nullptr, H, nl);
           }
         }
@@ -799,19 +793,11 @@ std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const 
                 for (int g = 0; g < 4; ++g) pre[g * Hp + q + d] += s[d][g];
               q += done;
             }
-            // Eq. 7-10 on the open neurons, a vector at a time, with the dense path's functions.
-            for (int64_t q = 0; q < m; q += L) {
-              const int64_t nl = std::min<int64_t>(L, m - q);
-              const V i = vsigmoid(V::loadu(pre.data() + q, nl));
-              const V f = vsigmoid(V::loadu(pre.data() + Hp + q, nl));
-              const V g = vtanh(V::loadu(pre.data() + 2 * Hp + q, nl));
-              const V o = vsigmoid(V::loadu(pre.data() + 3 * Hp + q, nl));
-              const V kv = V::loadu(kopen.data() + q, nl);
-              const V hpv = V::loadu(hold.data() + q, nl), cpv = V::loadu(cold.data() + q, nl);
-              const V ct = f * cpv + i * g;
-              (hpv + kv * (o * vtanh(ct) - hpv)).store(hold.data() + q, nl);
-              (cpv + kv * (ct - cpv)).store(cold.data() + q, nl);
-            }
+            // Eq. 7-10 on the open neurons, a vector at a time, as the dense path does them.
+            for (int64_t q = 0; q < m; q += L)
+              cell_vec_fwd<scalar_t>(pre.data() + q, Hp, kopen.data() + q, hold.data() + q,
+                                     cold.data() + q, hold.data() + q, cold.data() + q, nullptr,
+                                     H, std::min<int64_t>(L, m - q));
             for (int64_t q = 0; q < m; ++q) {
               vb[open[q]] = hold[q];
               cb[open[q]] = cold[q];
