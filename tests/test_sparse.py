@@ -40,6 +40,23 @@ def test_sparse_equals_dense_eval(dtype):
     torch.testing.assert_close(upd, count_updates(model, t, lengths))
 
 
+@pytest.mark.parametrize("bias,H", [(False, 20), (True, 13)])
+def test_sparse_bias_column(bias, H):
+    """The packed rows carry b as an extra column of [h | x | 1]: no bias at all, and H + F = 16
+    (a whole vector), where the bias's column starts a new vector."""
+    needs_ext()
+    torch.manual_seed(0)
+    model = PhasedLSTM(3, H, num_layers=2, bias=bias, tau_init=(0.0, 2.0)).eval()
+    g = torch.Generator().manual_seed(1)
+    t = 1e8 + torch.cumsum(torch.rand(2, 100, generator=g, dtype=torch.float64) * 0.1, 1)
+    x = torch.randn(2, 100, 3, generator=g)
+    with torch.no_grad():
+        ref, (h, c) = model(x, t)
+    out, (h2, c2), _ = sparse_forward(model, x, t)
+    for a, b in ((out, ref), (h2, h), (c2, c)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_sparse_two_threads_split_the_batch():
     """5 samples over 2 threads (2 + 3): outputs and the summed update counts are unchanged."""
     needs_ext()

@@ -70,7 +70,6 @@ def sparse_forward(model, x: Tensor, t: Tensor, state=None, lengths: Tensor | No
         return out, st, count_updates(model, tb, lengths)
     with torch.no_grad():
         inp, t64, mask, mask_t, h0, c0 = model.kernel_inputs(x, t, state, lengths)
-        B = inp.shape[1]
         hs, cs, counts = [], [], []
         for k in range(model.num_layers):
             p = model.layer_params(k)
@@ -82,6 +81,6 @@ def sparse_forward(model, x: Tensor, t: Tensor, state=None, lengths: Tensor | No
                 c0[k].contiguous())
             hs.append(h_n)
             cs.append(c_n)
-            counts.append(cnt.to(torch.float64) / B)
+            counts.append(cnt)
         out = model._output(inp.transpose(0, 1), mask)
         return out, (torch.stack(hs), torch.stack(cs)), torch.stack(counts)

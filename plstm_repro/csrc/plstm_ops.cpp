@@ -698,42 +698,90 @@ inline void dot4x2(const scalar_t* w0, const scalar_t* w1, int64_t K, const scal
   hsum4(a[4], a[5], a[6], a[7], out1);
 }
 
+// Left-pack table: kPack.idx[bits] lists the set lanes of an 8-bit mask first (then zeros).
+struct PackLut {
+  alignas(32) int32_t idx[256][8];
+};
+constexpr PackLut make_pack_lut() {
+  PackLut t{};
+  for (int bits = 0; bits < 256; ++bits) {
+    int n = 0;
+    for (int l = 0; l < 8; ++l)
+      if (bits >> l & 1) t.idx[bits][n++] = l;
+  }
+  return t;
+}
+constexpr PackLut kPack = make_pack_lut();
+
+// The open neurons (k != 0) of k[0, H): their indices to open[], their k to kopen[]; returns
+// how many. k must be readable and 0 from H up to a whole number of 8 lanes; open and kopen
+// need room for that many plus 8 (whole vectors are stored).
+template <typename scalar_t>
+inline int64_t open_lanes(const scalar_t* k, int64_t H, int32_t* open, scalar_t* kopen) {
+  int64_t m = 0;
+#if defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    // Branch-free left-pack, 8 neurons at a time: which neurons are open changes at random
+    // from step to step, and a loop over each block's open lanes mispredicts about once a block.
+    for (int64_t j0 = 0; j0 < H; j0 += 8) {
+      const __m256 kv = _mm256_loadu_ps(k + j0);
+      const int bits = _mm256_movemask_ps(_mm256_cmp_ps(kv, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+      const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPack.idx[bits]));
+      _mm256_storeu_ps(kopen + m, _mm256_permutevar8x32_ps(kv, perm));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(open + m),
+                          _mm256_add_epi32(perm, _mm256_set1_epi32(static_cast<int32_t>(j0))));
+      m += __builtin_popcount(bits);
+    }
+    return m;
+  }
+#endif
+  for (int64_t j = 0; j < H; ++j)
+    if (k[j] != scalar_t(0)) {
+      open[m] = static_cast<int32_t>(j);
+      kopen[m++] = k[j];
+    }
+  return m;
+}
+
 template <typename scalar_t>
 std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const Tensor& mask,
                                         const Tensor& w_ih, const Tensor& w_hh, const Tensor& bias,
                                         const Tensor& tau, const Tensor& shift, const Tensor& r,
                                         const Tensor& h0, const Tensor& c0) {
-  using V = Vectorized<scalar_t>;
-  constexpr int64_t L = V::size();
+  constexpr int64_t L = lanes<scalar_t>();
   const int64_t T = x.size(0), B = x.size(1), F = x.size(2), H = w_hh.size(1);
   Tensor out = at::empty({T, B, H}, x.options());
   Tensor c = c0.clone();
-  Tensor counts = at::zeros({H}, x.options().dtype(at::kLong));
+  Tensor counts = at::zeros({H}, x.options().dtype(at::kDouble));
   const scalar_t *xp = x.data_ptr<scalar_t>(), *wi = w_ih.data_ptr<scalar_t>();
   const scalar_t* wh = w_hh.data_ptr<scalar_t>();
   const scalar_t* bp = bias.numel() ? bias.data_ptr<scalar_t>() : nullptr;
   const double* tp = dptr(t);
   const bool* mp = mask.numel() ? mask.data_ptr<bool>() : nullptr;
   scalar_t *cp = c.data_ptr<scalar_t>(), *op = out.data_ptr<scalar_t>();
-  int64_t* cnt = counts.data_ptr<int64_t>();
+  double* cnt = counts.data_ptr<double>();
   const GateParams gp(tau, shift, r);
-  // Each sample's state as one vector v = [h | x_n | 0], K = H + F padded to whole vectors.
-  // For a long enough call each neuron's 4 gate rows of [W_hh | W_ih] are packed to match, so
-  // one dot4 without a tail does its product; for a few steps (PhasedLSTM.step) packing would
-  // cost more than it saves, and the rows are used in place.
-  const int64_t K = num_blocks(H + F, L) * L;
+  // Each sample's state as one vector v = [h | x_n | 1 | 0], padded to K, a whole number of
+  // vectors. For a long enough call each neuron's 4 gate rows of [W_hh | W_ih | b] are packed
+  // to match, so one dot product without a tail gives a pre-activation, bias included; for a
+  // few steps (PhasedLSTM.step) packing would cost more than it saves, and the rows are used
+  // in place.
   const bool packed = T * B >= 64;
+  const int64_t K = num_blocks(H + F + (bp ? 1 : 0), L) * L;
   std::vector<scalar_t> wpack(packed ? static_cast<size_t>(H * 4 * K) : 0, scalar_t(0));
   for (int64_t j = 0; packed && j < H; ++j)
     for (int64_t g = 0; g < 4; ++g) {
       scalar_t* d = wpack.data() + (j * 4 + g) * K;
       std::copy(wh + (g * H + j) * H, wh + (g * H + j + 1) * H, d);
       std::copy(wi + (g * H + j) * F, wi + (g * H + j + 1) * F, d + H);
+      if (bp) d[H + F] = bp[g * H + j];
     }
   std::vector<scalar_t> v(static_cast<size_t>(B * K), scalar_t(0));
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < B; ++b) {
     std::copy(h0.data_ptr<scalar_t>() + b * H, h0.data_ptr<scalar_t>() + (b + 1) * H,
               v.data() + b * K);
+    if (bp) v[b * K + H + F] = scalar_t(1);
+  }
   // Threads: samples are independent, so a batch is split over threads as in the dense path.
   // (For a single stream, computing all its gates first on both cores measured slower than
   // computing them in the loop: 3.0 vs 2.6 ms on the 3000-event stream.)
@@ -742,75 +790,69 @@ std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const 
   std::vector<int64_t> cnt_all(static_cast<size_t>(P * H), 0);
   run_rows(P, B, [&](int64_t p, int64_t r0, int64_t r1) {
     int64_t* cntp = cnt_all.data() + p * H;
-    // Scratch: k of all neurons; then, for the m open ones, their index, k, the 4
-    // pre-activations, old h and c, in arrays padded to whole vectors.
-    const int64_t Hp = num_blocks(H, L) * L;
-    std::vector<scalar_t> kbuf(Hp), kopen(Hp), pre(4 * Hp), hold(Hp), cold(Hp);
-    std::vector<int64_t> open(H);
+    // Scratch, padded to whole blocks of 8 plus one (open_lanes' stores): k of all neurons
+    // (0 past H); for the m open ones their index, k, 4 pre-activations, old h and c.
+    const int64_t Hp = num_blocks(H, 8) * 8 + 8;
+    std::vector<scalar_t> kbuf(Hp, scalar_t(0)), kopen(Hp), pre(4 * Hp), hold(Hp), cold(Hp);
+    std::vector<int32_t> open(Hp, 0);
     for (int64_t n = 0; n < T; ++n) {
       for (int64_t b = r0; b < r1; ++b) {
         scalar_t* vb = v.data() + b * K;  // h is vb[0, H)
         scalar_t* cb = cp + b * H;
+        int64_t m = 0;  // leak 0: a closed neuron has k = 0 exactly and keeps its state
         if (mp == nullptr || mp[n * B + b]) {
           gate_row<scalar_t>(tp[n * B + b], true, gp, 0.0, H, kbuf.data(), nullptr);
-          const scalar_t* k = kbuf.data();
-          int64_t m = 0;  // leak 0: a closed neuron has k = 0 exactly
-          for (int64_t j0 = 0; j0 < H; j0 += L) {  // open lanes of each block, by their bits
-            const int64_t nl = std::min<int64_t>(L, H - j0);
-            for (int bits = ~V::loadu(k + j0, nl).zero_mask() & ((1 << nl) - 1); bits;
-                 bits &= bits - 1) {
-              const int64_t j = j0 + __builtin_ctz(bits);
-              open[m] = j;
-              kopen[m++] = k[j];
+          m = open_lanes(kbuf.data(), H, open.data(), kopen.data());
+        }
+        if (m > 0) {
+          const scalar_t* xb = xp + (n * B + b) * F;
+          std::copy(xb, xb + F, vb + H);
+          // Pre-activations of the open neurons from the old h (all before any update), two
+          // neurons per product where packed: 8 independent accumulator chains.
+          for (int64_t q = 0; q < m; q += 2) {
+            const int64_t d = std::min<int64_t>(2, m - q);
+            scalar_t s[2][4] = {};
+            if (packed && d == 2) {
+              dot4x2(wpack.data() + open[q] * 4 * K, wpack.data() + open[q + 1] * 4 * K, K, vb,
+                     s[0], s[1]);
+            } else {
+              for (int64_t e = 0; e < d; ++e) {
+                const int64_t j = open[q + e];
+                if (packed) {
+                  dot4(wpack.data() + j * 4 * K, K, vb, K, s[e]);
+                  continue;
+                }
+                for (int g = 0; g < 4; ++g) s[e][g] = bp ? bp[g * H + j] : scalar_t(0);
+                dot4(wh + j * H, H * H, vb, H, s[e]);
+                dot4(wi + j * F, H * F, xb, F, s[e]);
+              }
+            }
+            for (int64_t e = 0; e < d; ++e) {
+              for (int g = 0; g < 4; ++g) pre[g * Hp + q + e] = s[e][g];
+              hold[q + e] = vb[open[q + e]];
+              cold[q + e] = cb[open[q + e]];
             }
           }
-          if (m > 0) {
-            const scalar_t* xb = xp + (n * B + b) * F;
-            std::copy(xb, xb + F, vb + H);
-            // Pre-activations of the open neurons from the old h (all before any update).
-            for (int64_t q = 0; q < m; ++q) {
-              const int64_t j = open[q];
-              for (int g = 0; g < 4; ++g) pre[g * Hp + q] = bp ? bp[g * H + j] : scalar_t(0);
-              hold[q] = vb[j];
-              cold[q] = cb[j];
-            }
-            for (int64_t q = 0; q < m;) {
-              scalar_t s[2][4];
-              for (int g = 0; g < 4; ++g) s[0][g] = s[1][g] = scalar_t(0);
-              const int64_t j = open[q];
-              int64_t done = 1;
-              if (packed && q + 1 < m) {
-                dot4x2(wpack.data() + j * 4 * K, wpack.data() + open[q + 1] * 4 * K, K, vb, s[0],
-                       s[1]);
-                done = 2;
-              } else if (packed) {
-                dot4(wpack.data() + j * 4 * K, K, vb, K, s[0]);
-              } else {
-                dot4(wh + j * H, H * H, vb, H, s[0]);
-                dot4(wi + j * F, H * F, xb, F, s[0]);
-              }
-              for (int64_t d = 0; d < done; ++d)
-                for (int g = 0; g < 4; ++g) pre[g * Hp + q + d] += s[d][g];
-              q += done;
-            }
-            // Eq. 7-10 on the open neurons, a vector at a time, as the dense path does them.
-            for (int64_t q = 0; q < m; q += L)
-              cell_vec_fwd<scalar_t>(pre.data() + q, Hp, kopen.data() + q, hold.data() + q,
-                                     cold.data() + q, hold.data() + q, cold.data() + q, nullptr,
-                                     H, std::min<int64_t>(L, m - q));
-            for (int64_t q = 0; q < m; ++q) {
-              vb[open[q]] = hold[q];
-              cb[open[q]] = cold[q];
-              ++cntp[open[q]];
-            }
+          // Eq. 7-10 on the open neurons, a vector at a time, as the dense path does them.
+          for (int64_t q = 0; q < m; q += L)
+            cell_vec_fwd<scalar_t>(pre.data() + q, Hp, kopen.data() + q, hold.data() + q,
+                                   cold.data() + q, hold.data() + q, cold.data() + q, nullptr,
+                                   H, std::min<int64_t>(L, m - q));
+          for (int64_t q = 0; q < m; ++q) {
+            vb[open[q]] = hold[q];
+            cb[open[q]] = cold[q];
+            ++cntp[open[q]];
           }
         }
         std::copy(vb, vb + H, op + (n * B + b) * H);
       }
     }
   });
-  for (int64_t q = 0; q < P; ++q)
-    for (int64_t j = 0; j < H; ++j) cnt[j] += cnt_all[q * H + j];
+  for (int64_t j = 0; j < H; ++j) {  // updates per neuron, averaged over the samples
+    int64_t total = 0;
+    for (int64_t q = 0; q < P; ++q) total += cnt_all[q * H + j];
+    cnt[j] = static_cast<double>(total) / static_cast<double>(B);
+  }
   Tensor h = at::empty({B, H}, x.options());
   for (int64_t b = 0; b < B; ++b)
     std::copy(v.data() + b * K, v.data() + b * K + H, h.data_ptr<scalar_t>() + b * H);
