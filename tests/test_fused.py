@@ -158,6 +158,30 @@ def test_gradcheck(which):
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+def test_kernel_params_in_cpp_equal_python(dtype, bias):
+    """The one-call C++ kernel_params (used where no gradient is needed) gives bit for bit what
+    kernel_bias and time_params64 give, clamps included (tau below TAU_MIN, r_on outside
+    [R_ON_MIN, 1]); with a gradient needed it is the Python path, differentiable."""
+    needs_ext()
+    model = PhasedLSTM(3, 7, bias=bias, learn_r_on=True, dtype=dtype)
+    with torch.no_grad():
+        model.tau_l0[:3] = torch.tensor([0.0, -2.0, 1e-9])
+        model.r_on_l0[:3] = torch.tensor([0.0, 1.5, 1e-7])
+    ext = _ext.load_extension()
+    with torch.no_grad():
+        got = model.kernel_params(0, ext)
+        want = (model.kernel_bias(0), *model.time_params64(0))
+    assert (got[0] is None) == (not bias)
+    for a, b in zip(got, want):
+        if b is not None:
+            assert a.dtype == b.dtype and a.is_contiguous() and torch.equal(a, b)
+    assert got[1].dtype == torch.float64 and got[1][:3].min() > 0
+    bias_g, tau_g, _, r_g = model.kernel_params(0, ext)  # grad enabled: differentiable
+    assert tau_g.requires_grad and r_g.requires_grad
+
+
 def test_backend_validation():
     with pytest.raises(ValueError, match="backend"):
         PhasedLSTM(2, 3, backend="fast")

@@ -88,10 +88,17 @@ class _PhasedRNNBase(nn.Module):
             getattr(self, f"shift_l{k}").copy_(torch.rand_like(tau) * tau)
             getattr(self, f"r_on_l{k}").fill_(self.r_on_init)
 
+    _LAYER_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "tau", "shift", "r_on")
+
     def layer_params(self, k: int) -> dict[str, Tensor | None]:
         """Layer k's tensors by short name (bias_* are None without bias)."""
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "tau", "shift", "r_on")
-        return {n: getattr(self, f"{n}_l{k}", None) for n in names}
+        # The dicts directly: nn.Module.__getattr__ costs ~1 us a name, on every streaming step.
+        params, buffers = self._parameters, self._buffers
+        out = {}
+        for n in self._LAYER_NAMES:
+            v = params.get(f"{n}_l{k}")
+            out[n] = buffers.get(f"{n}_l{k}") if v is None else v
+        return out
 
     def current_leak(self) -> float:
         """alpha: the leak in train(), 0 in eval() (eq. 6; the paper turns it off at test)."""
@@ -229,6 +236,18 @@ class PhasedLSTM(_PhasedRNNBase):
         p = self.layer_params(k)
         return None if p["bias_ih"] is None else p["bias_ih"] + p["bias_hh"]
 
+    def kernel_params(self, k: int, ops=None) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
+        """(kernel_bias(k), *time_params64(k)). Where no gradient is needed and ``ops`` (the
+        C++ kernels) has ``kernel_params``, one call computes them with the same ATen ops: from
+        Python they are eight ops, a good part of a streaming step's cost."""
+        p = self.layer_params(k)
+        grad = torch.is_grad_enabled() and any(v is not None and v.requires_grad
+                                               for v in p.values())
+        if grad or not hasattr(ops, "kernel_params"):
+            return self.kernel_bias(k), *self.time_params64(k)
+        return tuple(ops.kernel_params(p["tau"], p["shift"], p["r_on"], p["bias_ih"],
+                                       p["bias_hh"], F.TAU_MIN, F.R_ON_MIN))
+
     def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
         ops = self.fused_kernels(x) if torch.is_tensor(x) else None
         if ops is None:
@@ -237,9 +256,10 @@ class PhasedLSTM(_PhasedRNNBase):
         leak, hs, cs = self.current_leak(), [], []
         for k in range(self.num_layers):
             p = self.layer_params(k)
-            inp, h_n, c_n = fused.fused_layer(inp, t64, mask_t, p["weight_ih"],
-                                              self.kernel_bias(k), p["weight_hh"],
-                                              *self.time_params64(k), h0[k], c0[k], leak, ops)
+            bias, tau, shift, r_on = self.kernel_params(k, ops)
+            inp, h_n, c_n = fused.fused_layer(inp, t64, mask_t, p["weight_ih"], bias,
+                                              p["weight_hh"], tau, shift, r_on, h0[k], c0[k],
+                                              leak, ops)
             hs.append(h_n)
             cs.append(c_n)
         return self._output(inp.transpose(0, 1), mask), (torch.stack(hs), torch.stack(cs))

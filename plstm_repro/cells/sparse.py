@@ -73,12 +73,11 @@ def sparse_forward(model, x: Tensor, t: Tensor, state=None, lengths: Tensor | No
         hs, cs, counts = [], [], []
         for k in range(model.num_layers):
             p = model.layer_params(k)
-            bias = model.kernel_bias(k)
-            bias = inp.new_empty(0) if bias is None else bias
+            bias, tau, shift, r_on = model.kernel_params(k, ext)
             inp, h_n, c_n, cnt = ext.sparse_forward(
                 inp, t64, mask_t, p["weight_ih"].contiguous(), p["weight_hh"].contiguous(),
-                bias.contiguous(), *model.time_params64(k), h0[k].contiguous(),
-                c0[k].contiguous())
+                inp.new_empty(0) if bias is None else bias, tau, shift, r_on,
+                h0[k].contiguous(), c0[k].contiguous())
             hs.append(h_n)
             cs.append(c_n)
             counts.append(cnt)

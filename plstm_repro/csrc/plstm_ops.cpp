@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -859,6 +860,18 @@ std::vector<Tensor> sparse_forward_impl(const Tensor& x, const Tensor& t, const 
   return {out, h, c, counts};
 }
 
+// Layer parameters as the kernels take them, with the ATen ops of PhasedLSTM.kernel_bias and
+// time_params64: (b_ih + b_hh or None, tau clamped below at tau_min, shift, r_on clamped to
+// [r_min, 1]), the last three in float64. One call instead of eight ops from Python. Not
+// differentiable: for calls that need no gradient.
+std::vector<Tensor> kernel_params(Tensor tau, Tensor shift, Tensor r_on, std::optional<Tensor> b_ih,
+                                  std::optional<Tensor> b_hh, double tau_min, double r_min) {
+  Tensor bias;  // undefined: None in Python
+  if (b_ih.has_value() && b_ih->defined()) bias = (*b_ih + *b_hh).contiguous();
+  return {bias, tau.clamp_min(tau_min).to(at::kDouble).contiguous(),
+          shift.to(at::kDouble).contiguous(), r_on.clamp(r_min, 1.0).to(at::kDouble).contiguous()};
+}
+
 void check_cpu(const Tensor& x, const char* name) {
   TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), name, " must be a contiguous CPU tensor");
 }
@@ -907,4 +920,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fused_forward", &fused_forward, "Phased LSTM layer forward (fused time gate)");
   m.def("fused_backward", &fused_backward, "Phased LSTM layer BPTT");
   m.def("sparse_forward", &sparse_forward, "Phased LSTM layer, event-driven inference");
+  m.def("kernel_params", &kernel_params, "Layer parameters as the kernels take them");
 }
