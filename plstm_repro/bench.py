@@ -4,8 +4,12 @@ Methods: ``nn.LSTM``; ``reference`` (PhasedLSTM's plain PyTorch loop); ``fused``
 recurrence: C++ kernels on the CPU); ``sparse`` (event-driven eval, inference only); ``naive``
 (a per-step cell that recomputes the time gate in Python ops at each step, as public ports do).
 Modes: ``train`` = forward + backward in train() (leak on), ``infer`` = forward under no_grad in
-eval(). Each repeat runs every method once, in turn, so machine noise hits all of them alike;
-the table gives medians and ratios to nn.LSTM from the same run.
+eval(). Each repeat runs every method in turn, so machine noise hits all of them alike; each
+timed call comes right after an untimed call of the same method (steady state, as
+``torch.utils.benchmark`` times): the first call after another method pays for refilling the
+caches that method evicted (0.25-0.4 ms on the B=1 stream, for every method), a cost of the
+order the methods run in rather than of the method. The table gives medians and ratios to
+nn.LSTM from the same run.
 """
 
 from __future__ import annotations
@@ -185,6 +189,7 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
         samples = {key: [] for key in runs}
         for _ in range(repeats):
             for key, fn in runs.items():
+                fn()  # untimed: back to this method's steady state (see the module's doc)
                 start = time.perf_counter()
                 fn()
                 samples[key].append(time.perf_counter() - start)
@@ -210,6 +215,7 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
         "threads": torch.get_num_threads(),
         "cpp_extension": ext,
         "repeats": repeats,
+        "timing": "median of timed calls, each right after an untimed call of the same method",
         "results": results,
     }
     table = _table(results)
