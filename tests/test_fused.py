@@ -182,6 +182,28 @@ def test_kernel_params_in_cpp_equal_python(dtype, bias):
     assert tau_g.requires_grad and r_g.requires_grad
 
 
+def test_parametrized_weight_is_used():
+    """A parametrization (here W_hh doubled) moves the name out of _parameters: the kernels
+    must still get the parametrized weight, as the reference path does."""
+    from torch.nn.utils import parametrize
+
+    class Double(torch.nn.Module):
+        def forward(self, w):
+            return 2 * w
+
+    model, x, t, state, lengths = make_case(torch.float64, train=False, num_layers=1)
+    with torch.no_grad():
+        want = model(x, t, state, lengths)[0]  # weights not yet doubled
+        model.weight_hh_l0.mul_(2)
+        doubled = model(x, t, state, lengths)[0]
+        model.weight_hh_l0.div_(2)
+    parametrize.register_parametrization(model, "weight_hh_l0", Double())
+    with torch.no_grad():
+        got = model(x, t, state, lengths)[0]
+    torch.testing.assert_close(got, doubled)
+    assert not torch.allclose(got, want)
+
+
 def test_backend_validation():
     with pytest.raises(ValueError, match="backend"):
         PhasedLSTM(2, 3, backend="fast")

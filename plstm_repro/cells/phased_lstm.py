@@ -92,12 +92,17 @@ class _PhasedRNNBase(nn.Module):
 
     def layer_params(self, k: int) -> dict[str, Tensor | None]:
         """Layer k's tensors by short name (bias_* are None without bias)."""
-        # The dicts directly: nn.Module.__getattr__ costs ~1 us a name, on every streaming step.
+        # The dicts first: nn.Module.__getattr__ costs ~1 us a name, on every streaming step.
+        # getattr for the rest: absent biases, and names that parametrizations or weight_norm
+        # moved out of _parameters (they are properties or plain attributes then).
         params, buffers = self._parameters, self._buffers
         out = {}
         for n in self._LAYER_NAMES:
-            v = params.get(f"{n}_l{k}")
-            out[n] = buffers.get(f"{n}_l{k}") if v is None else v
+            key = f"{n}_l{k}"
+            v = params.get(key)
+            if v is None:
+                v = buffers.get(key)
+            out[n] = getattr(self, key, None) if v is None else v
         return out
 
     def current_leak(self) -> float:
