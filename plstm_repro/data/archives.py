@@ -97,7 +97,7 @@ def _extract_zip(archive: Path, dest: Path, want) -> tuple[int, list[str]]:
             if stat.S_ISLNK(mode):
                 refused.append(f"{info.filename}: a symbolic link, refused")
                 continue
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: no Unix type recorded
                 refused.append(f"{info.filename}: not a regular file, refused")
                 continue
             target = safe_target(dest, info.filename)
@@ -137,14 +137,14 @@ def _tar_members(tf: tarfile.TarFile, archive: Path, dest: Path,
                     else "a device or FIFO")
             refused.append(f"{m.name}: {kind}, refused")
             continue
-        try:
-            m = tarfile.data_filter(m, str(dest))
-        except tarfile.FilterError as e:
-            refused.append(f"{m.name}: {type(e).__name__} ({e}), refused")
-            continue
-        target = safe_target(dest, m.name)
+        target = safe_target(dest, m.name)  # refuse, do not strip, absolute names
         if target is None:
             refused.append(f"{m.name}: would be written outside {dest}, refused")
+            continue
+        try:
+            tarfile.data_filter(m, str(dest))
+        except tarfile.FilterError as e:
+            refused.append(f"{m.name}: {type(e).__name__} ({e}), refused")
             continue
         _write(tf.extractfile(m), target)
         if target.stat().st_size != m.size:

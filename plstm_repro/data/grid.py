@@ -90,6 +90,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -292,8 +293,10 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
     from scipy.io import wavfile
 
     try:
-        rate, data = wavfile.read(str(path), mmap=False)
-    except (ValueError, OSError, EOFError, TypeError, IndexError) as e:
+        with warnings.catch_warnings():  # extra chunks (LIST ...) are fine
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate, data = wavfile.read(str(path), mmap=False)
+    except Exception as e:  # noqa: BLE001 -- scipy's parser raises odd types on garbage
         raise ValueError(f"{path}: unreadable wav ({type(e).__name__}: {e})") from None
     if data.ndim == 2:
         data = data[:, 0]
@@ -406,8 +409,10 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
                       sid: str) -> dict:
     """Everything one utterance contributes to a store, or why it cannot.
 
-    Returns {"ok": True, rows, no_face, frames, mfcc frames, seconds spent} or
-    {"ok": False, "kind": ..., "path": ..., "why": ...}. Never raises for bad input."""
+    Cheap checks first (files present, alignment, wav header), then the video, then the MFCCs.
+    Returns {"ok": True, "rows": {table: {field: array}}, "no_face", "frames", "mfcc_frames",
+    "video_s", "audio_s" (CPU seconds), "rate"} or {"ok": False, "kind", "path", "why"}.
+    Never raises for bad input; anything unforeseen is returned as kind "error"."""
     path = video or audio or align
     try:
         for kind, p in (("video_missing", video), ("audio_missing", audio),
@@ -415,15 +420,20 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
             if p is None:
                 raise _Broken(kind, f"no {kind.split('_')[0]} file for sentence {sid} "
                                     f"(have {path})")
-        path = video
-        t0 = time.process_time()
-        frames, no_face = read_face_crops(video)
-        n = len(frames)
-        if n < N_FRAMES:
-            raise _Broken("video_truncated", f"{video}: {n} frames, expected {N_FRAMES}")
-        t1 = time.process_time()
-        video_ms = n * FRAME_MS
+        path = align
+        try:
+            words = align_words(align)
+        except (ValueError, OSError, UnicodeDecodeError) as e:
+            raise _Broken("align_bad", str(e)) from None
+        if not words:
+            raise _Broken("align_bad", f"{align}: no words besides sil/sp")
+        expect = sentence_words(sid)
+        got = [VOCABULARY[w] for w, _, _ in words]
+        if expect is not None and got != expect:
+            raise _Broken("align_mismatch", f"{align}: words {' '.join(got)!r} differ from the "
+                                            f"sentence its id spells ({' '.join(expect)!r})")
         path = audio
+        t0 = time.process_time()
         if audio.stat().st_size == 0:
             raise _Broken("wav_empty", f"{audio}: empty file")
         try:
@@ -432,32 +442,34 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
             raise _Broken("wav_unreadable", str(e)) from None
         if len(sig) == 0:
             raise _Broken("wav_empty", f"{audio}: no samples")
+        t1 = time.process_time()
+        path = video
+        frames, no_face = read_face_crops(video)
+        n = len(frames)
+        if n < N_FRAMES:
+            raise _Broken("video_truncated", f"{video}: {n} frames, expected {N_FRAMES}")
+        t2 = time.process_time()
+        video_ms = n * FRAME_MS
+        path = audio
         audio_ms = len(sig) * 1000.0 / rate
         if audio_ms < video_ms - AUDIO_SLACK_MS:
             raise _Broken("audio_short", f"{audio}: {audio_ms:.0f} ms of audio for "
                                          f"{video_ms:.0f} ms of video")
+        path = align
+        last = max(b for _, _, b in words)
+        if last > video_ms + FRAME_MS:
+            raise _Broken("align_bad", f"{align}: words end at {last:.0f} ms, after the "
+                                       f"{video_ms:.0f} ms video (units are 1/25000 s)")
+        t3 = time.process_time()
         sig = sig[: round(video_ms * rate / 1000)]
         hi, t_hi = mfcc39(sig, rate, HI_HOP_MS)
         lo, t_lo = mfcc39(sig, rate, LO_HOP_MS)
-        t2 = time.process_time()
-        path = align
-        try:
-            words = align_words(align)
-        except (ValueError, OSError, UnicodeDecodeError) as e:
-            raise _Broken("align_bad", str(e)) from None
-        if not words:
-            raise _Broken("align_bad", f"{align}: no words besides sil/sp")
-        if max(b for _, _, b in words) > video_ms + FRAME_MS:
-            raise _Broken("align_bad", f"{align}: words end at {max(b for _, _, b in words):.0f}"
-                                       f" ms, after the {video_ms:.0f} ms video (units are "
-                                       f"1/25000 s)")
-        expect = sentence_words(sid)
-        got = [VOCABULARY[w] for w, _, _ in words]
-        if expect is not None and got != expect:
-            raise _Broken("align_mismatch", f"{align}: words {' '.join(got)!r} differ from the "
-                                            f"sentence its id spells ({' '.join(expect)!r})")
+        t4 = time.process_time()
     except _Broken as e:
         return {"ok": False, "kind": e.kind, "path": str(path), "why": e.why}
+    except Exception as e:  # noqa: BLE001 -- one odd file must not end a 33,000-file run
+        return {"ok": False, "kind": "error", "path": str(path),
+                "why": f"{path}: {type(e).__name__}: {e}"}
     w = np.asarray(words, dtype=np.float64).reshape(-1, 3)
     rows = {
         "video": {"frame": frames, "t": (np.arange(n) * FRAME_MS).astype(np.float32)},
@@ -467,8 +479,8 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
                   "end": w[:, 2].astype(np.float32)},
     }
     return {"ok": True, "rows": rows, "no_face": int(no_face), "frames": n,
-            "mfcc_frames": len(hi) + len(lo), "video_s": t1 - t0, "audio_s": t2 - t1,
-            "rate": rate}
+            "mfcc_frames": len(hi) + len(lo), "video_s": t2 - t1,
+            "audio_s": (t1 - t0) + (t4 - t3), "rate": rate}
 
 
 def _process_task(task: tuple) -> dict:

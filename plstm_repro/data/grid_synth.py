@@ -142,8 +142,8 @@ def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
     if not 1 <= sentences <= 1000:
         raise ValueError(f"synthetic GRID: sentences must be 1..1000, got {sentences}")
     freqs, flutter, mouth = _word_tables()
-    widths = np.array([0.30, 0.38, 0.46, 0.54])
-    heights = np.array([0.03, 0.06, 0.09, 0.12])
+    widths = np.array([0.26, 0.36, 0.46, 0.56])
+    heights = np.array([0.03, 0.065, 0.10, 0.135])
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(
         "SYNTHETIC GRID-format corpus written by plstm_repro.data.grid_synth "
