@@ -27,13 +27,20 @@ def portrait() -> np.ndarray:
 
 def frames(n: int = N, blank: set[int] = frozenset(), seed: int = 0) -> list[np.ndarray]:
     """n BGR frames of the face drifting by a few pixels; frames in ``blank`` show no face."""
+    import cv2
+
     rng = np.random.default_rng(seed)
     face = portrait()
     fh, fw = face.shape[:2]
+    # what a face-less frame shows: a smooth texture (so that a reused box is visible)
+    tex = cv2.GaussianBlur(np.random.default_rng(99).uniform(0, 255, (H, W)), (0, 0), 6)
+    tex = np.clip(90 + (tex - tex.mean()) * 6, 0, 255).astype(np.uint8)
     out = []
     for i in range(n):
         f = np.full((H, W, 3), 90, np.uint8)
-        if i not in blank:
+        if i in blank:
+            f[:] = tex[..., None]
+        else:
             dx = int(3 * np.sin(i / 6))
             y0, x0 = FACE_Y, FACE_X + dx
             f[y0:y0 + min(fh, H - y0), x0:x0 + fw] = face[: H - y0]
