@@ -555,6 +555,36 @@ def test_second_call_does_nothing_and_other_settings_rebuild(corpus):
     assert s["counts"] == corpus["summary"]["counts"]
 
 
+def test_stores_are_rebuilt_when_files_seed_or_speakers_change(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    _dummy_speaker(src, "site", 5, ["bbaf2n", "lgiz8a"])
+    _dummy_speaker(src, "site", 6, ["pwbk1s"])
+    root = tmp_path / "data"
+    download_grid(root, from_dir=src, echo=lambda m: None)
+    calls = []
+
+    def fake(video, audio, align, sid):
+        calls.append(sid)
+        return {"ok": False, "kind": "video_unreadable", "path": str(video), "why": "dummy"}
+    monkeypatch.setattr(grid, "process_utterance", fake)
+
+    def run(**kw):
+        msgs = []
+        s = preprocess_grid(root, progress=False, workers=1, echo=msgs.append, **kw)
+        return s, msgs
+    s, _ = run()
+    assert len(calls) == 3 and s["counts"]["broken"] == 3 and "split" not in s
+    s2, msgs = run()
+    assert len(calls) == 3 and "nothing to do" in msgs[0] and s2["counts"] == s["counts"]
+    run(seed=1)
+    assert len(calls) == 6
+    run(seed=1, speakers=[5])
+    assert len(calls) == 8
+    (root / "GRID/s5/audio/bbaf2n.wav").write_bytes(b"replaced")
+    _, msgs = run(seed=1, speakers=[5])
+    assert len(calls) == 10 and "rebuilding" in msgs[0]
+
+
 def test_interrupted_preprocess_leaves_no_store(tmp_path, monkeypatch):
     src = tmp_path / "src"
     _dummy_speaker(src, "site", 5, ["bbaf2n", "lgiz8a", "pwbk1s"])

@@ -5,31 +5,36 @@
 id spells it: one letter per word, ``z`` for zero (``bbaf2n``).
 
 Download (:func:`download_grid`)
-    From the corpus site (``BASE_URL``), per speaker N: ``sN/video/sN.mpg_vcd.zip`` (25 fps MPEG-1
-    video, 75 frames = 3 s), ``sN/audio/sN_50kHz.tar`` (the raw 50 kHz 16-bit wavs) and
-    ``sN/align/sN.tar`` (word alignments), through the resumable downloader of
-    :mod:`.download` (the Content-Length is checked there; no md5 is published, so each archive
-    is checked by reading every member on extraction). The archives are kept under
-    ``archives/sN/{video,audio,align}/`` (as tonic keeps its zips; pass ``keep_archives=False``
-    to remove them after a verified extraction). ``from_dir`` takes either layout users have:
+    From the corpus site (``BASE_URLS``), per speaker N: ``sN/video/sN.mpg_vcd.zip`` (25 fps
+    MPEG-1 video, 75 frames = 3 s), ``sN/audio/sN_50kHz.tar`` (the raw 50 kHz wavs) and
+    ``sN/align/sN.tar`` (word alignments), through the resumable downloader of :mod:`.download`.
+    No md5 or size is published, so a download is checked against the server's Content-Length
+    (there) and each archive by reading every member on extraction (a truncated or corrupt one
+    raises :class:`ArchiveError` naming it). The archives are kept under
+    ``archives/sN/{video,audio,align}/`` (as tonic keeps its zips; ``keep_archives=False``
+    removes them once extracted and placed). ``from_dir`` takes the layouts users have:
 
     - the corpus site's archives unpacked by kind: ``video/sN/<id>.mpg``, ``audio/sN/<id>.wav``,
       ``align/sN/align/<id>.align``;
     - the Zenodo re-release (doi 10.5281/zenodo.3625687): ``sN/<id>.mpg``,
       ``audio_25k/sN/<id>.wav``, ``alignments/sN/<id>.align``;
-    - the archives themselves (either source's: ``sN.mpg_vcd.zip``, ``sN_50kHz.tar``, ``sN.tar``,
-      ``sN.zip``, ``audio_25k.zip``, ``alignments.zip``; recognised by their contents).
+    - the archives themselves, of either source (``sN.mpg_vcd.zip``, ``sN_50kHz.tar``, ``sN.tar``,
+      ``sN.zip``, ``audio_25k.zip``, ``alignments.zip``), in any folder below ``from_dir``.
 
-    Archives are untrusted (:mod:`.archives`: nothing is written outside the target folder).
+    A file's kind comes from its extension and its speaker from the nearest folder named ``sN``
+    (or ``sN_...``) above it, else from the archive's name. Archives are untrusted
+    (:mod:`.archives`: nothing is written outside the target folder, links are never made).
+    Where two wavs of one sentence are found, the one with the higher sample rate is kept.
 
-    The Zenodo copy has several speakers' alignment folders swapped (lhotse's GRID recipe lists
-    s5/s6, s14/s15, s18/s19, s22/s23, s26/s27, s28/s29, s32/s33, s10-s13 rotated and s20/s21; see
-    ``ZENODO_ALIGNMENT_FOLDERS``). We do not trust any fixed map: every speaker's alignments are
-    matched to its videos by sentence id (:func:`match_alignment_folders`). A speaker whose own
-    alignment folder shares under half of its video ids takes the folder that shares most
-    (at least half); each such correction is printed and recorded in ``layout.json``. The
-    sentence sets of two speakers overlap by ~1.6% (1000 of 64,000 possible sentences each),
-    so the test cannot confuse them.
+    The Zenodo copy has several speakers' alignment folders swapped (lhotse's GRID recipe,
+    PR #1501/#1502, maps s5/s6, s14/s15, s18/s19, s22/s23, s26/s27, s28/s29, s32/s33, s10-s13
+    rotated and s20 -> s21; see ``ZENODO_ALIGNMENT_FOLDERS``; the corpus site's copy is not
+    affected). We correct it from the data rather than from that map: each speaker's alignments
+    are matched to its videos by sentence id (:func:`match_alignment_folders`). A speaker whose
+    own alignment folder holds under half of its video ids takes the folder that holds at
+    least half; each correction is printed, recorded in ``layout.json`` with the shares, and
+    flagged when it is the known swap. Two speakers share ~1.6% of their sentences (1000 each
+    of 64,000 possible), so the test cannot confuse them.
 
 Canonical layout (what :func:`download_grid` leaves under ``root/<folder>``, default ``GRID``)::
 
@@ -37,12 +42,13 @@ Canonical layout (what :func:`download_grid` leaves under ``root/<folder>``, def
     layout.json (sources, alignment-folder corrections)    archives/ (downloads)
     cache/train, cache/test (the stores written by :func:`preprocess_grid`)
 
-Units of the ``.align`` files: 1/25,000 s (40 us; 1,000 units per 40 ms video frame). A 3 s
-utterance ends at 74,500 (the last video frame starts at 2,960 ms). Sources: GRID's own files
-(every utterance ends at 74500, which is 2.98 s only in these units), and the LipNet-style
-readers that divide by 1000 to get a video frame index (e.g. "the begining frame id of a word").
-lhotse's GRID recipe divides by 1000 and calls the result seconds, which would make each
-utterance 74.5 s long; we do not follow it. Times in our stores are in ms: ``units / 25``.
+Units of the ``.align`` files: 1/25,000 s (40 us; 1,000 units per 40 ms video frame), so
+ms = units / 25. Evidence: published GRID alignments end at 74500 (e.g. bbaf2n:
+``53000 74500 sil``, quoted in LipNet-style readers) for 3 s utterances (75 frames at 25 fps):
+74500 units = 2.98 s; those readers divide by 1000 to get a video frame index ("the begining
+frame id of a word"), the same unit. lhotse's GRID recipe divides by 1000 and calls the result
+seconds, which would make each utterance 74.5 s long; we do not follow it. The corpus site's
+own description of the units was not reachable from here.
 
 Preprocessing (:func:`preprocess_grid`), per utterance, over a process pool:
 
@@ -769,6 +775,20 @@ def _inventory(base: Path, speakers: list[int]) -> list[tuple[str, int, tuple]]:
     return out
 
 
+def _fingerprint(tasks: list) -> str:
+    """A hash of every input file's name, size and mtime: the stores are rebuilt when it
+    changes (files added, removed or replaced)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for name, _, task in tasks:
+        for p in task[:3]:
+            if p is not None:
+                st = p.stat()
+                h.update(f"{name}:{p.suffix}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def _speakers_in(base: Path) -> list[int]:
     out = []
     for p in base.iterdir() if base.is_dir() else ():
@@ -810,15 +830,16 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
         raise FileNotFoundError(f"GRID: speakers {absent} are not in {base} (have {present}); "
                                 f"run `plstm download grid --speakers ...` first")
     cache = base / "cache"
-    key = {"speakers": speakers, "seed": seed, "settings": SETTINGS, "folder": folder}
+    tasks = _inventory(base, speakers)
+    key = {"speakers": speakers, "seed": seed, "settings": SETTINGS, "folder": folder,
+           "files": _fingerprint(tasks)}
     if Store.exists(cache / "train") and Store.exists(cache / "test"):
         info = Store(cache / "train").info
         if info.get("key") == json.loads(json.dumps(key)):
             echo(f"GRID: stores in {cache} are up to date; nothing to do")
-            return info
-        echo(f"GRID: stores in {cache} were made with other speakers, seed or settings: "
+            return {k: v for k, v in info.items() if k != "split"}
+        echo(f"GRID: stores in {cache} were made from other files, speakers, seed or settings: "
              f"rebuilding")
-    tasks = _inventory(base, speakers)
     by_spk = {}
     for name, s, _ in tasks:
         by_spk.setdefault(s, []).append(name.split("/", 1)[1])
@@ -889,6 +910,8 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
             "audio_rates": rates,
             "notes": notes,
             "throughput": {
+                "note": "per CPU-second of the workers: face crop = decode + cascade + crop; "
+                        "mfcc = wav read + MFCC at both hops",
                 "workers": workers, "wall_s": round(wall, 2),
                 "load_avg_before": [round(x, 2) for x in load0],
                 "load_avg_after": [round(x, 2) for x in os.getloadavg()],
@@ -911,7 +934,7 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
              + (" ..." if len(paths) > 20 else ""))
     for n in notes:
         echo("GRID: note: " + n)
-    return {**summary, "split": "train"}
+    return summary
 
 
 def _run(tasks: list, workers: int, echo=print):
