@@ -634,7 +634,7 @@ def download_grid(root: Path, speakers: list[int] | None = None, from_dir: Path 
         if not src.is_dir():
             raise FileNotFoundError(f"--from {src}: no such folder.\n{_layout_hint(dest)}")
         want = None if speakers is None else resolve_speakers(speakers, echo)
-        _ingest(src, dest, want, echo)
+        _ingest(src, dest, want, echo, progress)
         return dest
     want = resolve_speakers(speakers, echo)
     todo = [s for s in want if not (dest / _spk(s) / ".complete").is_file()]
@@ -653,14 +653,14 @@ def download_grid(root: Path, speakers: list[int] | None = None, from_dir: Path 
                     + "\n  ".join(tried or [str(e).splitlines()[0]])
                     + f"\nStill needed ({len(missing)} files, also under http://):\n  "
                     + "\n  ".join(missing) + "\n" + _layout_hint(dest)) from None
-        _ingest(dest / "archives" / _spk(s), dest, [s], echo)
+        _ingest(dest / "archives" / _spk(s), dest, [s], echo, progress)
         if not keep_archives:
             for p in got:
                 p.unlink(missing_ok=True)
     return dest
 
 
-def _ingest(src: Path, dest: Path, want: list[int] | None, echo) -> None:
+def _ingest(src: Path, dest: Path, want: list[int] | None, echo, progress: bool = False) -> None:
     """Scan ``src`` (files and archives), match alignments to videos, place ``want`` speakers."""
     found = {k: {} for k in KINDS.values()}
     staging = dest / f".staging-{os.getpid()}"
@@ -670,7 +670,10 @@ def _ingest(src: Path, dest: Path, want: list[int] | None, echo) -> None:
     try:
         archives = [p for p in sorted(src.rglob("*")) if p.is_file() and is_archive(p)
                     and not any(p.resolve().is_relative_to(o) for o in own)]
-        for i, a in enumerate(archives):
+        from tqdm import tqdm
+
+        for i, a in enumerate(tqdm(archives, desc="extract", unit="archive", leave=False,
+                                   disable=not progress or not archives)):
             m = _SPK_ARCHIVE.match(a.name)
             hint = int(m.group(1)) if m else _speaker_of(a.relative_to(src).parts, None)
             out = staging / f"{i:03d}"
