@@ -96,6 +96,27 @@ NMNIST_NOTES = (
     "Not stated in the paper: epochs, batch size (32 here), learning rate (Adam 1e-3 here).",
 )
 
+# Fig. 6c (sec. 3.4): conditions are the MFCC rates, the test-time conditions the modalities.
+GRID_RESOLUTIONS = (Cell("low", {"data.audio": "lo"}), Cell("high", {"data.audio": "hi"}))
+MODALITY_TESTS = (Cell("video", {"data.modalities": "video"}),
+                  Cell("audio", {"data.modalities": "audio"}))
+GRID_BASE = {"data.modality_dropout": 2 / 3, "model.hidden_size": 110,
+             "train.eval_batch_size": 32, "model.time_scale": 1e-3}
+GRID_NOTES = (
+    ("One sample is one utterance (~3 s); the network is read out at the last step of each word "
+    "and the loss is the mean cross-entropy over the words: this is why the merged layers' "
+    "periods reach 3 s."),
+    ("Every layer steps on the union of both streams' timestamps; Phased LSTM stream layers have "
+    "fixed gates open at their own samples only (tau = the stream's period, r_on = 1/8, no "
+    "leak); the merged layers learn tau ~ U(10, 1000) and U(500, 3000) ms."),
+    ("LSTM and BN-LSTM: the same network on the union clock, each stream's last sample held, "
+    "time in seconds as an extra input of every layer."),
+    ("Training masks one modality to zero in 2/3 of the utterances (audio or video, 1/3 each); "
+    "the default test uses both, the test-time conditions video only and audio only."),
+    ("Not stated in the paper: epochs, batch size (32), learning rate (Adam 1e-3), the masking "
+    "probabilities."),
+)
+
 ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
     Artifact(
         id="fig3d", paper_ref="Fig. 3d", dataset="sines", metric="test_acc", plot="plot_fig3d",
@@ -200,6 +221,34 @@ ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
                 "paper": Scale(5, {"data.n_train": 1437, "data.n_test": 360,
                                    "train.epochs": 10},
                                "all 1437 / 360 synthetic recordings, 10 epochs, 5 seeds")},
+    ),
+    Artifact(
+        id="fig6c", paper_ref="Fig. 6c", dataset="grid", metric="video/test_loss",
+        plot="plot_fig6c",
+        title="GRID lip reading: video-only test loss over epochs (low and high resolution) and "
+              "word accuracy per modality",
+        variants=THREE_MODELS, conditions=GRID_RESOLUTIONS, evaluations=MODALITY_TESTS,
+        base=GRID_BASE, notes=GRID_NOTES,
+        scales={"smoke": Scale(1, {**SMOKE.overrides, "train.eval_batch_size": 8}),
+                "quick": Scale(1, {"data.speakers": "1-3", "data.n_train": 600,
+                                   "data.n_test": 150, "train.epochs": 4},
+                               "speakers 1-3: 600 / 150 utterances, 4 epochs, 1 seed"),
+                "paper": Scale(1, {"data.n_train": 10 ** 6, "data.n_test": 10 ** 6,
+                                   "train.epochs": 20},
+                               "all 33 speakers with video, 90/10 split, 20 epochs (the paper "
+                               "states no epoch count), 1 seed")},
+    ),
+    Artifact(
+        id="fig6c-synthetic", dataset="synthetic-grid", metric="video/test_loss",
+        plot="plot_fig6c", synthetic=True,
+        paper_ref="none: SYNTHETIC stand-in for GRID (each word its own tone and mouth "
+                  "motion); not Fig. 6c",
+        title="SYNTHETIC audio-visual words (not GRID): Fig. 6c's models and modalities",
+        variants=THREE_MODELS, conditions=GRID_RESOLUTIONS, evaluations=MODALITY_TESTS,
+        base=GRID_BASE, notes=GRID_NOTES,
+        scales={"smoke": Scale(1, {**SMOKE.overrides, "train.eval_batch_size": 8}),
+                "quick": Scale(1, {"train.epochs": 4}, "every synthetic utterance, 4 epochs"),
+                "paper": Scale(3, {"train.epochs": 20}, "20 epochs, 3 seeds")},
     ),
     Artifact(
         id="fig2b", paper_ref="Fig. 2b", dataset="", metric="", plot="plot_fig2b",
