@@ -19,6 +19,8 @@ from . import fused
 from .checks import check_dtypes, check_sequence_inputs, check_state, valid_mask, zero_padding
 from .sparse import sparse_forward
 
+TAU_DISTS = ("log_uniform", "uniform")
+
 
 class _PhasedRNNBase(nn.Module):
     """Shared by PhasedLSTM and PhasedGRU; subclasses set ``_gates`` and ``_n_state``."""
@@ -40,6 +42,7 @@ class _PhasedRNNBase(nn.Module):
         learn_time: bool = True,
         device=None,
         dtype=None,
+        tau_dist: str = "log_uniform",
     ):
         super().__init__()
         if input_size < 1 or hidden_size < 1 or num_layers < 1:
@@ -52,8 +55,13 @@ class _PhasedRNNBase(nn.Module):
         if leak < 0:
             raise ValueError(f"leak: expected alpha >= 0, got {leak}")
         lo, hi = tau_init
-        if not lo <= hi:
-            raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ exp(U(a, b))), got {tau_init}")
+        if tau_dist not in TAU_DISTS:
+            raise ValueError(f"tau_dist: expected one of {TAU_DISTS}, got {tau_dist!r}")
+        if not lo <= hi or (tau_dist == "uniform" and lo <= 0):
+            form = "exp(U(a, b))" if tau_dist == "log_uniform" else "U(a, b), 0 < a"
+            raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ {form}), got "
+                             f"{tau_init}")
+        self.tau_dist = tau_dist
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.r_on_init, self.leak, self.tau_init = r_on, leak, (float(lo), float(hi))
@@ -79,7 +87,9 @@ class _PhasedRNNBase(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as nn.LSTM; tau ~ exp(U(a, b)); s ~ U(0, tau)."""
+        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as nn.LSTM; tau ~ exp(U(a, b)) (``tau_dist``
+        "log_uniform", the paper's sec. 3.1-3.3) or U(a, b) ("uniform", sec. 3.4's merged
+        layers); s ~ U(0, tau)."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         lo, hi = self.tau_init
         for name, p in self.named_parameters():
@@ -87,7 +97,8 @@ class _PhasedRNNBase(nn.Module):
                 p.uniform_(-bound, bound)
         for k in range(self.num_layers):
             tau = getattr(self, f"tau_l{k}")
-            tau.copy_(torch.exp(torch.empty_like(tau).uniform_(lo, hi)))
+            draw = torch.empty_like(tau).uniform_(lo, hi)
+            tau.copy_(torch.exp(draw) if self.tau_dist == "log_uniform" else draw)
             getattr(self, f"shift_l{k}").copy_(torch.rand_like(tau) * tau)
             getattr(self, f"r_on_l{k}").fill_(self.r_on_init)
 
@@ -208,6 +219,7 @@ class _PhasedRNNBase(nn.Module):
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"r_on={self.r_on_init}, leak={self.leak}, tau_init={self.tau_init}, "
+            f"tau_dist={self.tau_dist}, "
             f"learn_time={self.learn_time}, learn_r_on={self.learn_r_on}"
         )
 
@@ -235,9 +247,9 @@ class PhasedLSTM(_PhasedRNNBase):
                  batch_first: bool = True, r_on: float = 0.05, leak: float = 1e-3,
                  tau_init: tuple[float, float] = (0.0, 3.0), learn_r_on: bool = False,
                  learn_time: bool = True, peephole: bool = False, backend: str = "auto",
-                 device=None, dtype=None):
+                 device=None, dtype=None, tau_dist: str = "log_uniform"):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, r_on, leak,
-                         tau_init, learn_r_on, learn_time, device, dtype)
+                         tau_init, learn_r_on, learn_time, device, dtype, tau_dist)
         self.peephole = peephole
         self.backend = backend
         if peephole:

@@ -22,11 +22,13 @@ stays at what a batch needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -61,13 +63,18 @@ class StoreWriter:
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)
+        # the field files stay open while records arrive; _close (commit, abort) closes them
+        self._open = contextlib.ExitStack()
         self._files = {}
         for t, fields in self.tables.items():
             for f in fields:
-                self._files[(t, f)] = open(self.tmp / f"{t}.{f}.bin", "wb")
+                self._files[(t, f)] = self._open.enter_context(
+                    open(self.tmp / f"{t}.{f}.bin", "wb"))  # noqa: SIM115
         for f in self.records:
-            self._files[("record", f)] = open(self.tmp / f"record.{f}.bin", "wb")
-        self._names = open(self.tmp / "names.txt", "w", encoding="utf-8")
+            self._files[("record", f)] = self._open.enter_context(
+                open(self.tmp / f"record.{f}.bin", "wb"))  # noqa: SIM115
+        self._names = self._open.enter_context(
+            open(self.tmp / "names.txt", "w", encoding="utf-8"))  # noqa: SIM115
         self._offsets = {t: [0] for t in self.tables}
         self.n = 0
 
@@ -136,11 +143,9 @@ class StoreWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _close(self) -> None:
-        for f in self._files.values():
-            f.close()
-        self._names.close()
+        self._open.close()
 
-    def __enter__(self) -> StoreWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
