@@ -131,7 +131,8 @@ def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
         out: folder to write (``video/``, ``audio/``, ``align/``, ``SYNTHETIC.txt``).
         speakers: how many (numbered 1, 2, ... skipping 21 as GRID has no video for it).
         sentences: per speaker (distinct sentences of the grammar).
-        seed: everything is drawn from it; the same seed writes the same corpus.
+        seed: everything is drawn from it; the same seed writes the same corpus, and a
+            smaller ``sentences`` writes the first sentences of a larger one, byte for byte.
 
     Returns:
         ``out``.
@@ -158,7 +159,8 @@ def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
         while len(ids) < sentences:
             words = _sentence(rng)
             ids.setdefault(_sentence_id(words), words)
-        for sid, words in ids.items():
+        for i, (sid, words) in enumerate(ids.items()):
+            rng = np.random.default_rng([seed, spk, 1 + i])  # sentence i: whatever comes after
             segs = _timing(words, rng)
             _write_align(out / "align" / f"s{spk}" / "align" / f"{sid}.align", segs)
             _write_wav(out / "audio" / f"s{spk}" / f"{sid}.wav",
