@@ -174,6 +174,9 @@ def _crafted_zip(path: Path) -> None:
         info = zipfile.ZipInfo("s3/link.mpg")
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(info, "/etc/passwd")
+        info = zipfile.ZipInfo("s3/fifo.mpg")
+        info.external_attr = (stat.S_IFIFO | 0o644) << 16
+        zf.writestr(info, "")
 
 
 def _outside_files(base: Path) -> list[Path]:
@@ -193,8 +196,11 @@ def test_extract_refuses_members_outside_the_target(tmp_path):
     assert not (tmp_path / "through_link.align").exists()
     n, refused = extract_archive(tmp_path / "s3.mpg_vcd.zip", tmp_path / "z" / "out")
     assert n == 1 and (tmp_path / "z/out/s3/bbaf2n.mpg").is_file()
-    assert len(refused) == 4, refused
+    assert len(refused) == 5, refused
+    assert "s3/link.mpg: a symbolic link, refused" in refused
+    assert "s3/fifo.mpg: not a regular file, refused" in refused
     assert not (tmp_path / "z/out/s3/link.mpg").exists()
+    assert not (tmp_path / "z/out/s3/fifo.mpg").exists()
     assert _outside_files(tmp_path) == []
     assert sorted(p.name for p in (tmp_path / "t/out").rglob("*") if p.is_file()) == \
         ["bbaf2n.align", "through_link.align"]
