@@ -183,25 +183,12 @@ def _digits() -> PaperReference:
         note="Offline stand-in: no reference number.")
 
 
-def _nmnist_synthetic() -> PaperReference:
+def _synthetic(artifact_id: str, what: str, looks: str) -> PaperReference:
     return PaperReference(
-        "nmnist-synthetic", "none: SYNTHETIC stand-in for N-MNIST (scikit-learn 8x8 digits "
-        "through a simulated event sensor)", "test accuracy (%), updates per neuron",
-        statements=(("No paper number exists for this dataset and none is shown beside it; "
-                    "Table 1's qualitative claims (Phased LSTM learns fastest, RNNs degrade less "
-                    "than the CNN when rho changes, ~20x fewer updates) can be looked at, not "
-                    "compared."),),
-        note="Synthetic data: never part of Table 1.")
-
-
-def _grid_synthetic() -> PaperReference:
-    return PaperReference(
-        "fig6c-synthetic", "none: SYNTHETIC stand-in for GRID (each word its own audio "
-        "signature and mouth motion)", "word accuracy (%), test loss",
-        statements=(("No paper number exists for this dataset and none is shown beside it; the "
-                    "qualitative picture (audio easy, video hard, Phased LSTM converging "
-                    "fastest) can be looked at, not compared."),),
-        note="Synthetic data: never part of Fig. 6c.")
+        artifact_id, f"none: SYNTHETIC stand-in for {what}", "test accuracy (%), test loss",
+        statements=((f"No paper number exists for this dataset and none is shown beside it; "
+                     f"the qualitative picture ({looks}) can be looked at, not compared."),),
+        note="Synthetic data: never part of the paper's tables or figures.")
 
 
 def _fig2b() -> PaperReference:
@@ -217,7 +204,13 @@ def _fig2b() -> PaperReference:
 
 _BUILDERS = {"fig3d": _fig3d, "fig4a": _fig4a, "fig4b": _fig4b, "table1": _table1,
              "fig6c": _grid, "grid": _grid, "mnist": _mnist, "digits": _digits, "fig2b": _fig2b,
-             "nmnist-synthetic": _nmnist_synthetic, "fig6c-synthetic": _grid_synthetic}
+             "nmnist-synthetic": lambda: _synthetic(
+                 "nmnist-synthetic", "N-MNIST (scikit-learn digits through a simulated event "
+                 "sensor)", "Phased LSTM learns fastest, RNNs degrade less than the CNN when rho "
+                 "changes, ~20x fewer updates"),
+             "fig6c-synthetic": lambda: _synthetic(
+                 "fig6c-synthetic", "GRID (each word its own audio signature and mouth motion)",
+                 "audio easy, video hard, Phased LSTM converging fastest")}
 
 
 def paper_values(artifact_id: str) -> PaperReference:
