@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import SeqData
-
 DATASETS = ("sines", "sines2", "adding", "mnist", "digits", "nmnist", "synthetic-nmnist", "grid",
             "synthetic-grid")
 FROM_FILES = ("mnist", "nmnist", "synthetic-nmnist", "grid", "synthetic-grid")
@@ -18,6 +16,15 @@ GRID_FOLDERS = {"grid": "GRID", "synthetic-grid": "SyntheticGRID"}
 
 # The train and test sets of a run come from the run's seed; the offset keeps them disjoint.
 _TEST_SEED_OFFSET = 1_000_003
+
+
+def __getattr__(name: str):
+    # SeqData imports torch: loaded on first use, so that importing a data module (GRID's
+    # preprocessing workers, ``plstm --help``) does not pay for torch
+    if name == "SeqData":
+        from .base import SeqData
+        return SeqData
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_dataset(name: str) -> str:

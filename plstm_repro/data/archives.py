@@ -58,17 +58,22 @@ def _write(src, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def extract_archive(archive: Path, dest: Path,
-                    want: Callable[[str], bool] | None = None) -> tuple[int, list[str]]:
+def extract_archive(archive: Path, dest: Path, want: Callable[[str], bool] | None = None,
+                    skip_damaged: bool = False,
+                    progress: bool = False) -> tuple[int, list[str]]:
     """Extract the regular files of a zip or tar into ``dest``, treating the archive as untrusted.
 
     Args:
         archive: a ``.zip`` or a tar (``.tar``, ``.tar.gz``, ``.tgz``, ...).
         dest: target folder (created).
         want: optional filter on member names; members it rejects are skipped silently.
+        skip_damaged: a zip member that cannot be read (bad CRC, bad compression) is skipped and
+            reported instead of ending the extraction (N-MNIST: one unreadable recording of
+            70,000 is skipped and named; a truncated GRID download must fail).
+        progress: a progress bar over a zip's members.
 
     Returns:
-        (files written, ["member: why" for each member refused]).
+        (files written, ["member: why" for each member refused or skipped]).
 
     Raises:
         ArchiveError: the archive cannot be opened or is corrupt or truncated (files written
@@ -77,20 +82,24 @@ def extract_archive(archive: Path, dest: Path,
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     if archive.name.lower().endswith(".zip"):
-        return _extract_zip(archive, dest, want)
+        return _extract_zip(archive, dest, want, skip_damaged, progress)
     if archive.name.lower().endswith(TAR_SUFFIXES):
         return _extract_tar(archive, dest, want)
     raise ArchiveError(f"{archive}: not a zip or tar archive (by its name)")
 
 
-def _extract_zip(archive: Path, dest: Path, want) -> tuple[int, list[str]]:
+def _extract_zip(archive: Path, dest: Path, want, skip_damaged: bool = False,
+                 progress: bool = False) -> tuple[int, list[str]]:
+    from tqdm import tqdm
+
     refused, n = [], 0
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as e:
         raise ArchiveError(f"{archive} is not a readable zip archive ({e})") from None
     with zf:
-        for info in zf.infolist():
+        for info in tqdm(zf.infolist(), desc=f"extract {archive.name}", unit="file",
+                         disable=not progress, leave=False):
             if info.is_dir() or (want is not None and not want(info.filename)):
                 continue
             mode = info.external_attr >> 16
@@ -108,6 +117,9 @@ def _extract_zip(archive: Path, dest: Path, want) -> tuple[int, list[str]]:
                 with zf.open(info) as src:
                     _write(src, target)
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
+                if skip_damaged:
+                    refused.append(f"{info.filename}: unreadable ({type(e).__name__}: {e})")
+                    continue
                 raise ArchiveError(f"{archive}: member {info.filename} is corrupt or truncated "
                                    f"({type(e).__name__}: {e})") from None
             n += 1

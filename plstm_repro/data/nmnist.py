@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .archives import ArchiveError, extract_archive
 from .download import (
     ChecksumError,
     DownloadError,
     check_md5,
     download_file,
-    extract_zip,
     md5sum,
     place_from,
 )
@@ -144,7 +144,11 @@ def _extract(zip_path: Path, root: Path, split: str, progress: bool, echo) -> No
     folder = root / SPLITS[split]
     if _tree_complete(folder):
         return
-    n, skipped = extract_zip(zip_path, root, progress)
+    try:
+        n, skipped = extract_archive(zip_path, root, skip_damaged=True, progress=progress)
+    except ArchiveError as e:
+        raise DownloadError(f"{e}. Download it again, or place the files by hand "
+                            f"(`plstm download nmnist --from DIR`).") from None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / ".skipped.json").write_text(json.dumps(skipped, indent=1))
     (folder / ".extracted").write_text(f"{n} files from {zip_path.name}\n")
