@@ -165,7 +165,7 @@ def _download_grid(name, root: Path, from_dir, progress, echo, speakers: str) ->
         tmp = root / ".synthetic-grid-src"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            generate_synthetic_grid(tmp)
+            generate_synthetic_grid(tmp, speakers=3, sentences=100)
             echo("synthetic-grid: generated SYNTHETIC utterances (not GRID)")
             where = download_grid(root, None, tmp, progress=progress, echo=echo, folder=folder)
         finally:
