@@ -205,7 +205,8 @@ def evaluate_claim(claim: Claim, results: pd.DataFrame) -> Verdict:
         ok &= holds
         rhs = f"{_fmt(right)}" + (f" {'+' if c.margin >= 0 else '−'} {abs(c.margin):g}"
                                   if c.margin else "")
-        lines.append(f"{c.left.label()} = {_fmt(left)} {sym} {c.right.label()} = {rhs}: "
+        right_text = rhs if isinstance(c.right, Const) else f"{c.right.label()} = {rhs}"
+        lines.append(f"{c.left.label()} = {_fmt(left)} {sym} {right_text}: "
                      f"{'yes' if holds else 'no'}")
     if missing:
         verdict = NOT_ENOUGH

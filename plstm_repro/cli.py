@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import typer
 
-from .errors import UserError
+from .errors import Stopped, UserError
 
 # plain help (no rich panels): no misleading <bool> beside flags, and it reads in any terminal
 app = typer.Typer(
@@ -45,10 +47,17 @@ def _tracking_errors() -> tuple:
     return (mod.MlflowException,) if mod else ()
 
 
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
 def friendly(fn):
-    """User errors -> one clear message on stderr and a non-zero exit, not a traceback."""
+    """User errors -> one clear message on stderr and a non-zero exit, not a traceback.
+    SIGTERM (what a scheduler sends) is handled like Ctrl-C."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop) if main else None
         try:
             return fn(*args, **kwargs)
         except UserError as e:
@@ -57,6 +66,9 @@ def friendly(fn):
         except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(2) from None
+        except OSError as e:  # a folder that cannot be written, a disk that is full, ...
+            typer.secho(f"error: {e}", fg="red", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt as e:
             signum = getattr(e, "signum", 2)
             name = "SIGTERM" if signum == 15 else "Ctrl-C"
@@ -70,6 +82,9 @@ def friendly(fn):
                 typer.secho(f"error: tracking store: {first}", fg="red", err=True)
                 raise typer.Exit(1) from None
             raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     return wrapper
 
 

@@ -32,3 +32,11 @@ class EnvironmentProblem(UserError, RuntimeError):
     """Something outside the input is missing: a server, a port, the network."""
 
     exit_code = 1
+
+
+class Stopped(KeyboardInterrupt):
+    """Stopped on a signal (SIGINT, SIGTERM) after checkpointing; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum

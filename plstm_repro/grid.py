@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 from .tracking import FAILED, FINISHED, HEARTBEAT_TAG, KILLED, RUNNING
 
-SETTLE_S = 1.0  # between writing a claim and reading the claims back (>> store latency)
+SETTLE_S = 1.0  # between writing a claim and reading the claims back (>> store latency);
+# PLSTM_CLAIM_SETTLE_S overrides it (a slow remote store wants more)
 HEARTBEAT_S = 20.0
 STALE_S = 120.0
 CLAIM_TAG = "plstm.claim"
@@ -85,9 +86,13 @@ class Decision:
     note: str = ""
 
 
+def settle_s() -> float:
+    return float(os.environ.get("PLSTM_CLAIM_SETTLE_S", SETTLE_S))
+
+
 def won(tracker, experiment: str, config_hash: str, mine: str, token: str) -> bool:
     """After the settle time: is my claim the oldest live one on this config, and still mine?"""
-    time.sleep(SETTLE_S)
+    time.sleep(settle_s())
     runs = tracker.find(experiment, config_hash, (RUNNING,))
     live = [r for r in runs if is_live(r)]
     me = next((r for r in live if r.info.run_id == mine), None)
@@ -101,8 +106,12 @@ def claim_resume(tracker, experiment: str, config_hash: str, run) -> bool:
     previous = run.info.status
     tracker.set_tags(run.info.run_id, {CLAIM_TAG: token, HEARTBEAT_TAG: str(int(time.time()))})
     tracker.reopen(run.info.run_id)
-    if won(tracker, experiment, config_hash, run.info.run_id, token):
-        return True
+    try:
+        if won(tracker, experiment, config_hash, run.info.run_id, token):
+            return True
+    except BaseException:  # interrupted while waiting: give the run back
+        tracker.end(run.info.run_id, previous if previous != RUNNING else KILLED)
+        raise
     if previous != RUNNING:  # give it back as it was, unless another process holds it now
         current = tracker.get_run(run.info.run_id)
         if current.data.tags.get(CLAIM_TAG) == token:
@@ -115,8 +124,12 @@ def claim_new(tracker, experiment: str, config_hash: str, start) -> str | None:
     (a losing run is deleted: it holds nothing)."""
     token = new_token()
     rid = start({CLAIM_TAG: token, HEARTBEAT_TAG: str(int(time.time()))})
-    if won(tracker, experiment, config_hash, rid, token):
-        return rid
+    try:
+        if won(tracker, experiment, config_hash, rid, token):
+            return rid
+    except BaseException:  # interrupted while waiting: the run holds nothing
+        tracker.end(rid, KILLED)
+        raise
     tracker.end(rid, KILLED)
     tracker.delete(rid)
     return None
@@ -219,7 +232,7 @@ def run_pool(tasks: list[dict], jobs: int, echo, on_done) -> None:
     import queue
     import signal
 
-    from .train import Stopped
+    from .errors import Stopped
 
     ctx = mp.get_context("spawn")
     task_q, result_q, stop = ctx.Queue(), ctx.Queue(), ctx.Event()

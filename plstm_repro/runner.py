@@ -50,7 +50,29 @@ def resolve_train_config(dataset: str, model: str, scale: str = "quick", seed: i
     art = default_artifact(dataset)
     chosen = {"data.name": dataset, "model.name": model, "seed": seed}
     cfg = art.config(scale, chosen) if art else apply_overrides(RunConfig(), chosen)
-    return apply_overrides(cfg, overrides or []), art
+    cfg = apply_overrides(cfg, overrides or [])
+    check_device(cfg.train.device)
+    return cfg, art
+
+
+def check_device(device: str) -> str:
+    """``train.device`` names a device torch can use here."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--set train.device: {device!r} is not a device (cpu, cuda, "
+                         "cuda:1, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--set train.device: {device} asked for, but torch sees no CUDA GPU "
+                         "here (install a CUDA wheel: make install TORCH_SPEC=...)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--set train.device: {device} asked for, but there are only "
+                         f"{torch.cuda.device_count()} GPU(s)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--set train.device: mps asked for, but it is not available here")
+    return device
 
 
 def decide(tracker: MlflowTracker, experiment: str, cfg: RunConfig, root: Path, start, *,
@@ -162,11 +184,16 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
     if decision.action == "resume":
         echo(f"resume run {decision.run_id[:8]} from its last checkpoint")
     beat = grid.Heartbeat(tracker, decision.run_id) if rank == 0 and exclusive else None
-    with beat or contextlib.nullcontext():
-        res = fit(cfg, tracker, experiment=experiment, run_name=name, tags=tags, root=root,
-                  resume_run_id=decision.run_id if decision.action == "resume" else None,
-                  run_id=decision.run_id if decision.action == "new" else None,
-                  progress=progress, checkpoint_every_s=checkpoint_every_s)
+    try:
+        with beat or contextlib.nullcontext():
+            res = fit(cfg, tracker, experiment=experiment, run_name=name, tags=tags, root=root,
+                      resume_run_id=decision.run_id if decision.action == "resume" else None,
+                      run_id=decision.run_id if decision.action == "new" else None,
+                      progress=progress, checkpoint_every_s=checkpoint_every_s)
+    except BaseException as e:  # a claim must not stay RUNNING after its process gave up
+        if rank == 0 and tracker.get_run(decision.run_id).info.status == RUNNING:
+            tracker.end(decision.run_id, KILLED if isinstance(e, KeyboardInterrupt) else FAILED)
+        raise
     echo(summary_line(experiment, var, cond, cfg.seed, res))
     return res
 
@@ -212,6 +239,8 @@ def evaluate(ref: str, overrides: list[str] | None = None, root: Path = Path("ru
     if path.is_dir():
         raise ValueError(f"eval: {ref} is a folder; give a checkpoint file (last.pt) or a run id")
     if not path.is_file():
+        if "/" in ref or "\\" in ref or path.suffix:
+            raise FileNotFoundError(f"eval: no checkpoint file at {ref}")
         if not ref or not all(c in "0123456789abcdef" for c in ref.lower()):
             raise ValueError(f"eval: {ref!r} is neither a checkpoint file nor a run id (a run "
                              "id is hexadecimal, e.g. 3f2a91c0)")
@@ -253,7 +282,7 @@ def ensure_parent(tracker: MlflowTracker, art: Artifact, scale: str) -> str:
         params = {"scale": scale, "seeds": sc.seeds,
                   **{k: v for k, v in sc.overrides.items()}}
         mine = tracker.start(exp, parent_name(art, scale), params, tags)
-        time.sleep(grid.SETTLE_S)
+        time.sleep(grid.settle_s())
         found = tracker.runs(exp, filt)
         winner = min(found, key=grid.claim_key)
         if winner.info.run_id != mine:

@@ -239,9 +239,15 @@ class MlflowTracker:
             now = int(time.time() * 1000)
             want[key] = json.dumps({"name": "plstm: runs with metrics", "createdAt": now,
                                     "updatedAt": now, "state": json.dumps(runs_view_state())})
+        from mlflow.exceptions import MlflowException
+
         for k, v in want.items():
             if k not in exp.tags:
-                self.client.set_experiment_tag(exp.experiment_id, k, v)
+                try:
+                    self.client.set_experiment_tag(exp.experiment_id, k, v)
+                except MlflowException:  # another process set it in the same moment
+                    if k not in self.client.get_experiment(exp.experiment_id).tags:
+                        raise
 
     def start(self, experiment, run_name, params, tags):
         run = self.client.create_run(self.experiment_id(experiment), run_name=run_name,

@@ -22,7 +22,7 @@ from torch import nn
 from .cells.checks import valid_mask
 from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
-from .errors import CheckpointError, NonFiniteLoss
+from .errors import CheckpointError, NonFiniteLoss, Stopped
 from .models import build_model
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
 
@@ -144,16 +144,16 @@ def load_checkpoint(path: Path) -> dict:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a file we cannot use
         text = str(e)
-        if "Weights only load failed" in text:
-            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-            what = f"it needs {found.group(1)}" if found else "it needs more than plain data"
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
             raise CheckpointError(
-                f"checkpoint: {path} was refused: {what}, and a plstm checkpoint holds only "
-                "tensors, numbers, strings, lists and dicts (loading anything more could run "
-                "code from the file)") from None
-        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+                f"checkpoint: {path} was refused: it needs {found.group(1)}, and a plstm "
+                "checkpoint holds only tensors, numbers, strings, lists and dicts (loading "
+                "anything more could run code from the file)") from None
+        why = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
+        first = why.group(1) if why else (text.strip().splitlines() or [type(e).__name__])[0]
         raise CheckpointError(f"checkpoint: {path} is not a readable plstm checkpoint "
-                              f"({first})") from None
+                              f"({first.strip()})") from None
     if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
         raise CheckpointError(f"checkpoint: {path} lacks the config and model state it should "
                               "hold")
@@ -182,14 +182,6 @@ def start_run(tracker: Tracker, cfg: RunConfig, experiment: str, run_name: str =
                 "model": cfg.model.name, "seed": cfg.seed, **(tags or {})}
     return tracker.start(experiment, run_name or f"{cfg.data.name}-{cfg.model.name}", flat(cfg),
                          all_tags)
-
-
-class Stopped(KeyboardInterrupt):
-    """Training stopped on a signal (SIGINT, SIGTERM) after checkpointing; ``signum`` says which."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 class StopRequest:

@@ -197,15 +197,6 @@ def test_download_and_preprocess(runs, tmp_path):
     assert '"n": 48' in out and '"time_unit": "ms"' in out
 
 
-def test_ui_points_mlflow_at_the_local_store(runs, monkeypatch):
-    seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda cmd: seen.setdefault("cmd", cmd) and 0)
-    ok("ui", "--runs-dir", runs, "--port", "5123")
-    cmd = seen["cmd"]
-    assert cmd[1:4] == ["-m", "mlflow", "ui"] and "127.0.0.1" in cmd and "5123" in cmd
-    assert cmd[cmd.index("--backend-store-uri") + 1].endswith("runs/mlflow.db")
-
-
 def test_reproduce_all_goes_on_past_a_missing_dataset(runs, monkeypatch):
     from plstm_repro import experiments
 
