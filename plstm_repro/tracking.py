@@ -33,7 +33,8 @@ PARENT_TAG = "mlflow.parentRunId"
 ROLE_TAG = "plstm.role"  # parent | child | adhoc
 HEARTBEAT_TAG = "plstm.heartbeat"  # unix seconds, refreshed while a process trains the run
 VIEW_ID = "plstm"
-VIEW_COLUMNS = (["metrics.`test_acc`", "metrics.`test_mse`", "metrics.`train_acc`",
+VIEW_COLUMNS = (["attributes.`Dataset`", "attributes.`Duration`",
+                 "metrics.`test_acc`", "metrics.`test_mse`", "metrics.`train_acc`",
                  "metrics.`train_loss`", "metrics.`updates_per_neuron`",
                  "metrics.`epoch_time_s`"]
                 + [f"tags.`{t}`" for t in ("scale", "variant", "condition", "seed")]
@@ -172,15 +173,37 @@ def describe_split(cfg, split: str, data) -> dict:
             "context": "training" if split == "train" else "testing"}
 
 
-def runs_view_state(columns: list[str] | None = None) -> dict:
-    """The runs-table state of the saved view: newest first, grouped under their parents, with
-    the metric, tag and param columns a comparison needs."""
+def runs_view_state(search: str = "", columns: list[str] | None = None,
+                    group_by: tuple[str, ...] = ()) -> dict:
+    """A runs-table state for a saved view: runs matching ``search``, newest first, with the
+    dataset, metric, tag and param columns a comparison needs, grouped by the tags
+    ``group_by`` (each group shows the average of its runs: the mean over seeds)."""
     cols = list(columns or VIEW_COLUMNS)
-    return {"searchFilter": "", "orderByKey": "attributes.start_time", "orderByAsc": False,
-            "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [],
-            "modelVersionFilter": "All Runs", "selectedColumns": cols, "columnOrder": cols,
-            "runsHiddenMode": "SHOW_ALL", "viewMaximized": False, "runListHidden": False,
-            "groupBy": None, "groupsExpanded": {}}
+    group = {"aggregateFunction": "average",
+             "groupByKeys": [{"mode": "tag", "groupByData": t} for t in group_by]} \
+        if group_by else None
+    return {"searchFilter": search, "orderByKey": "attributes.start_time",
+            "orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active",
+            "datasetsFilter": [], "modelVersionFilter": "All Runs", "selectedColumns": cols,
+            "columnOrder": cols, "runsHiddenMode": "SHOW_ALL", "viewMaximized": False,
+            "runListHidden": False, "groupBy": group, "groupsExpanded": {}}
+
+
+# The saved views of every experiment: id -> (name, state). The first groups the training
+# runs by scale, variant and condition (a group's row is the mean over its seeds; a shared
+# view cannot open parent runs, and grouping shows the grid points without them); the second
+# lists the parents, which hold each grid's summary table, figure and claims.
+VIEWS = {
+    VIEW_ID: ("plstm: training runs by scale, variant, condition",
+              runs_view_state(f"tags.`{ROLE_TAG}` != 'parent'",
+                              group_by=("scale", "variant", "condition"))),
+    f"{VIEW_ID}-parents": ("plstm: parent runs (summary, figure, claims)",
+                           runs_view_state(f"tags.`{ROLE_TAG}` = 'parent'",
+                                           ["attributes.`Duration`"] + [
+                                               f"tags.`{t}`" for t in
+                                               ("scale", "paper_ref", "grid_size",
+                                                "git_commit")])),
+}
 
 
 def runs_url(base: str, experiment_id: str) -> str:
@@ -234,11 +257,10 @@ class MlflowTracker:
         want = dict(EXPERIMENT_TAGS)
         if description:
             want["mlflow.note.content"] = description
-        key = f"mlflow.sharedViewState.{VIEW_ID}"
-        if key not in exp.tags:
-            now = int(time.time() * 1000)
-            want[key] = json.dumps({"name": "plstm: runs with metrics", "createdAt": now,
-                                    "updatedAt": now, "state": json.dumps(runs_view_state())})
+        now = int(time.time() * 1000)
+        for vid, (name, state) in VIEWS.items():
+            want[f"mlflow.sharedViewState.{vid}"] = json.dumps(
+                {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
         from mlflow.exceptions import MlflowException
 
         for k, v in want.items():
@@ -248,6 +270,20 @@ class MlflowTracker:
                 except MlflowException:  # another process set it in the same moment
                     if k not in self.client.get_experiment(exp.experiment_id).tags:
                         raise
+
+    def expand_in_view(self, experiment: str, run_id: str) -> None:
+        """Open ``run_id`` (a parent) in the experiment's saved view, so its children show."""
+        eid = self.experiment_id(experiment)
+        key = f"mlflow.sharedViewState.{VIEW_ID}"
+        raw = self.client.get_experiment(eid).tags.get(key)
+        try:
+            view = json.loads(raw)
+            state = json.loads(view["state"])
+        except (TypeError, ValueError, KeyError):  # replaced by a view we do not know
+            return
+        state.setdefault("runsExpanded", {})[run_id] = True
+        view["state"] = json.dumps(state)
+        self.client.set_experiment_tag(eid, key, json.dumps(view))
 
     def start(self, experiment, run_name, params, tags):
         run = self.client.create_run(self.experiment_id(experiment), run_name=run_name,
