@@ -176,3 +176,43 @@ def test_a_checkpoint_that_would_run_code_is_refused(runs, tmp_path):
     assert res.exit_code == 2 and "Traceback" not in out
     assert f"checkpoint: {evil} was refused: it needs exec" in out
     assert not marker.exists()
+
+
+def test_reproduce_goes_on_past_an_unreadable_checkpoint_and_restarts_it(runs, monkeypatch):
+    # a fig4b grid point killed in its first step, its checkpoint then corrupted
+    at_step(monkeypatch, 1, lambda out, data: os.kill(os.getpid(), signal.SIGTERM))
+    res, out = invoke("reproduce", "fig4b", "--scale", "smoke", "--no-progress", "--runs-dir",
+                      runs)
+    assert res.exit_code == 128 + signal.SIGTERM and "interrupted (SIGTERM)" in out
+    monkeypatch.undo()
+    (killed,) = [r for r in MlflowTracker(root=runs).runs("fig4b")
+                 if r.info.status == "KILLED" and r.data.tags["plstm.role"] == "child"]
+    path = runs / "checkpoints" / killed.info.run_id / "last.pt"
+    path.write_bytes(b"\0" * 10)
+    res, out = invoke("reproduce", "fig4b", "--scale", "smoke", "--no-progress", "--runs-dir",
+                      runs)
+    assert res.exit_code == 1 and "Traceback" not in out
+    assert out.count("done  fig4b") == 4  # the other grid points still ran
+    assert str(path) in out and "--restart" in out
+    assert "fig4b: 4 of 5 grid points finished (1 unfinished)" in out
+    res, out = invoke("reproduce", "fig4b", "--scale", "smoke", "--no-progress", "--runs-dir",
+                      runs, "--restart")
+    assert res.exit_code == 0, out
+    assert out.count("skip  fig4b") == 4 and out.count("done  fig4b") == 1
+    assert "fig4b: 5 runs" in out and path.exists()
+
+
+def test_sigterm_outside_training_is_handled_like_ctrl_c(runs, monkeypatch):
+    """While a command is not inside a training loop (loading data, between grid points)."""
+    def unhandled(signum, frame):
+        raise RuntimeError("SIGTERM reached the default handler")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        monkeypatch.setattr(runner_mod, "resolve_train_config",
+                            lambda *a, **k: os.kill(os.getpid(), signal.SIGTERM))
+        res, out = invoke("train", "sines", "--runs-dir", runs)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert res.exit_code == 128 + signal.SIGTERM, (out, res.exception)
+    assert "interrupted (SIGTERM)" in out
