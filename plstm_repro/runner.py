@@ -160,17 +160,22 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
         tags[PARENT_TAG] = parent_id
     name = f"{var} | {cond} | seed {cfg.seed} | {scale}" + (" | ad hoc" if role == "adhoc"
                                                              else "")
-    decision = None
+    decision, error = None, None
     if rank == 0:  # only rank 0 talks to the tracker; the others follow its decision
-        decision = decide(tracker, experiment, cfg, Path(root),
-                          lambda extra: start_run(tracker, cfg, experiment, name,
-                                                  {**tags, **extra}),
-                          resume=resume, restart=restart, skip_finished=skip_finished,
-                          exclusive=exclusive)
+        try:
+            decision = decide(tracker, experiment, cfg, Path(root),
+                              lambda extra: start_run(tracker, cfg, experiment, name,
+                                                      {**tags, **extra}),
+                              resume=resume, restart=restart, skip_finished=skip_finished,
+                              exclusive=exclusive)
+        except (UserError, ValueError, FileNotFoundError) as e:  # the other ranks learn it too
+            decision, error = grid.Decision("error", None, str(e)), e
     if dist is not None:
         shared = [decision]
         dist.broadcast_object_list(shared, src=0)
         decision = shared[0]
+    if decision.action == "error":
+        raise error if error is not None else UserError(decision.note)
     head = f"{experiment} | {var} | {cond} | seed {cfg.seed}"
     if decision.action == "skip":
         found = tracker.get_run(decision.run_id) if rank == 0 else None
