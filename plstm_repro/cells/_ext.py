@@ -43,7 +43,7 @@ def _variants() -> list[tuple[str, list[str], list[str]]]:
 
 def _key(cflags: list[str], ldflags: list[str]) -> str:
     """What the module depends on: every source's content, the flags, torch and Python."""
-    h = hashlib.sha1()
+    h = hashlib.sha1(_SOURCE.read_bytes())  # a missing source fails here, as a build would
     for p in sorted(_SOURCE.parent.iterdir()):
         if p.suffix in (".cpp", ".h", ".hpp", ".cu", ".cuh"):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
