@@ -521,6 +521,253 @@ def plot_fig2b(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
     return _write_all(fig, df, "\n".join(lines), out_dir, artifact.id)
 
 
+# Table 1's rows: (label, tracked metric, step: 1 = first epoch, None = last, paper's key)
+TABLE1_ROWS = (
+    ("Accuracy at epoch 1", "test_acc", 1, "epoch 1"),
+    ("Train/test rho = 0.75", "test_acc", None, "rho 0.75"),
+    ("Test with rho = 0.4", "rho_0.4/test_acc", None, "test rho 0.4"),
+    ("Test with rho = 1.0", "rho_1.0/test_acc", None, "test rho 1.0"),
+    ("LSTM updates (per neuron)", "updates_per_neuron", None, "LSTM updates"),
+)
+
+
+def _table1_cells(artifact: Artifact, history: pd.DataFrame, scale: str) -> pd.DataFrame:
+    """One row per (Table 1 row, model): mean, std, seeds of our tracked values."""
+    need = tuple(dict.fromkeys(m for _, m, _, _ in TABLE1_ROWS if m != "updates_per_neuron"))
+    h = _select(artifact, history, scale, need)
+    runs = set(h["run_id"])
+    upd = history[history["run_id"].isin(runs) & (history["metric"] == "updates_per_neuron")]
+    h = pd.concat([h, upd.drop_duplicates(["run_id", "metric", "step"], keep="last")])
+    rows = []
+    for label, metric, step, _ in TABLE1_ROWS:
+        m = h[h["metric"] == metric]
+        vals = m[m["step"] == step] if step is not None else _final(h, metric)
+        for var in artifact.variants:
+            sub = vals[vals["variant"] == var.label]
+            if sub.empty:
+                rows.append({"row": label, "variant": var.label, "metric": metric, "n_seeds": 0})
+                continue
+            rows.append({"row": label, "variant": var.label, "metric": metric,
+                         "epoch": int(sub["step"].max()), **_spread(sub["value"]),
+                         "seeds": " ".join(str(s) for s in sorted(sub["seed"]))})
+    return pd.DataFrame(rows)
+
+
+def plot_table1(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
+                scale: str) -> list[Path]:
+    """Table 1 in the paper's layout (rows: accuracy at epoch 1, at rho 0.75 / 0.4 / 1.0,
+    updates per neuron; columns: the models), every cell mean ± std over seeds with the paper's
+    value beside it, as markdown, CSV and LaTeX; and a figure of accuracy against rho per model,
+    ours against the paper's. A synthetic stand-in gets no paper column."""
+    table = _table1_cells(artifact, history, scale)
+    ref = None if artifact.synthetic else paper_values(artifact.id)
+    models = [v.label for v in artifact.variants]
+
+    def cell(label: str, model: str, digits: int) -> tuple[str, str]:
+        r = table[(table["row"] == label) & (table["variant"] == model)].iloc[0]
+        ours = "-" if r["n_seeds"] == 0 else _fmt(r["mean"], r["std"], r["n_seeds"], digits)
+        key = next(k for lab, _, _, k in TABLE1_ROWS if lab == label)
+        pv = ref.get(model, key) if ref else None
+        return ours, (pv.format(digits) if pv else "-")
+
+    n_seeds = int(table["n_seeds"].max())
+    tag = " (SYNTHETIC data, not N-MNIST)" if artifact.synthetic else ""
+    lines = _md_header(artifact, scale, f"Mean ± std (ddof=0) over {n_seeds} seed(s) "
+                                        f"({_seeds_text(artifact, scale, n_seeds)}){tag}.")
+    head = " | ".join(f"{m} (ours) | {m} (paper)" if ref else f"{m} (ours)" for m in models)
+    lines += [f"| |{' ' + head} |", "|---|" + "---|" * (len(models) * (2 if ref else 1))]
+    tex = [r"\begin{tabular}{l" + "r" * len(models) * (2 if ref else 1) + "}", r"\hline",
+           " & ".join([""] + [f"{m} (ours) & {m} (paper)" if ref else f"{m} (ours)"
+                              for m in models]) + r" \\", r"\hline"]
+    for label, metric, _, _ in TABLE1_ROWS:
+        digits = 1 if metric == "updates_per_neuron" else 2
+        cells = [cell(label, m, digits) for m in models]
+        flat = [c for pair in cells for c in (pair if ref else pair[:1])]
+        lines.append(f"| {label} | " + " | ".join(flat) + " |")
+        tex.append(" & ".join([label.replace("rho", r"$\rho$")]
+                              + [c.replace("±", r"$\pm$") for c in flat]) + r" \\")
+    tex += [r"\hline", r"\end{tabular}", ""]
+    lines += ["", "Notes (how the paper was read):"] + [f"- {n}" for n in artifact.notes]
+    lines += [""] + (_md_paper(ref) if ref else [
+        "No reference values: this is a synthetic stand-in, not a paper experiment."])
+
+    fig = _new_figure(10.0, 4.2)
+    ax, ax2 = fig.subplots(1, 2, width_ratios=(2, 1))
+    rhos = ((0.4, "Test with rho = 0.4", "test rho 0.4"),
+            (0.75, "Train/test rho = 0.75", "rho 0.75"),
+            (1.0, "Test with rho = 1.0", "test rho 1.0"))
+    for i, m in enumerate(models):
+        color = _color(m, i)
+        pts = [table[(table["row"] == lab) & (table["variant"] == m)].iloc[0] for _, lab, _ in rhos]
+        ok = [p["n_seeds"] > 0 for p in pts]
+        xs = [r for (r, _, _), o in zip(rhos, ok) if o]
+        ys = [p["mean"] for p, o in zip(pts, ok) if o]
+        es = [p["std"] if p["n_seeds"] > 1 else 0 for p, o in zip(pts, ok) if o]
+        ax.errorbar(xs, ys, yerr=es, color=color, marker="o", lw=1.6, capsize=3,
+                    label=f"{m} (ours{', synthetic' if artifact.synthetic else ''})")
+        if ref:
+            pv = [ref.get(m, k) for _, _, k in rhos]
+            ax.errorbar([r for r, _, _ in rhos], [v.mean for v in pv], yerr=[v.std for v in pv],
+                        color=color, marker="s", mfc="white", ls="--", lw=1.0, capsize=3,
+                        label=f"{m} (paper)")
+    ax.axvline(0.75, color="gray", lw=0.8, ls=":")
+    ax.set_xlabel("rho at test time (probability an event is kept); trained at 0.75")
+    ax.set_ylabel("Test accuracy [%]")
+    ax.set_xticks([0.4, 0.75, 1.0])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    upd_models = [m for m in models
+                  if table[(table["row"] == TABLE1_ROWS[-1][0]) & (table["variant"] == m)]
+                  ["n_seeds"].iloc[0] > 0]
+    for j, m in enumerate(upd_models):
+        r = table[(table["row"] == TABLE1_ROWS[-1][0]) & (table["variant"] == m)].iloc[0]
+        ax2.bar(j - 0.2, r["mean"], 0.4, color=_color(m, models.index(m)), edgecolor="black",
+                label="ours" if j == 0 else None)
+        pv = ref.get(m, "LSTM updates") if ref else None
+        if pv is not None:
+            ax2.bar(j + 0.2, pv.mean, 0.4, color="white", edgecolor=_color(m, models.index(m)),
+                    hatch="///", label="paper" if j == 0 else None)
+    ax2.set_xticks(range(len(upd_models)), upd_models)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("Updates per neuron per recording")
+    ax2.legend(fontsize=7)
+    fig.suptitle(f"{artifact.paper_ref if not artifact.synthetic else 'SYNTHETIC event digits'}"
+                 f", scale {scale}", fontsize=9)
+    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+    paths.append(_write_text(Path(out_dir) / f"{artifact.id}.tex", "\n".join(tex)))
+    return paths
+
+
+MODALITY_METRICS = (("both", "test_acc"), ("audio", "audio/test_acc"),
+                    ("video", "video/test_acc"))
+
+
+def plot_fig6c(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
+               scale: str) -> list[Path]:
+    """Video-only test loss over epochs per model, a panel per resolution (low: MFCC every
+    40 ms, high: every 10 ms), and a table of final word accuracies per modality (both, audio,
+    video) and the peak video-only accuracy, beside the paper's statements; plus Fig. 6a drawn
+    from a trained Phased LSTM (``fig6a.png``) where a checkpoint is at hand."""
+    metric = artifact.metric
+    need = (metric, *[m for _, m in MODALITY_METRICS])
+    h = _select(artifact, history, scale, need)
+    ref = None if artifact.synthetic else paper_values(artifact.id)
+    curves = _curves(h, metric, artifact)
+    fig = _new_figure(10.0, 4.0)
+    axes = fig.subplots(1, len(artifact.conditions), sharey=True, squeeze=False)[0]
+    for ax, cond in zip(axes, artifact.conditions):
+        _curve_panel(ax, curves, artifact, cond.label, shade=True, colors=COLORS)
+        if len(curves) and curves["step"].nunique() < 4:  # few points: show them
+            for i, var in enumerate(artifact.variants):
+                c = curves[(curves["variant"] == var.label) & (curves["condition"] == cond.label)]
+                ax.plot(c["step"], c["mean"], "o", color=_color(var.label, i), ms=4)
+        ax.set_title({"low": "Low resolution (MFCC every 40 ms)",
+                      "high": "High resolution (MFCC every 10 ms)"}.get(cond.label, cond.label),
+                     fontsize=9)
+        ax.set_xlabel("Epoch")
+    axes[0].set_ylabel("Test loss, video only")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{artifact.paper_ref if not artifact.synthetic else 'SYNTHETIC words'}, "
+                 f"scale {scale}", fontsize=9)
+    rows = []
+    for cond in artifact.conditions:
+        for var in artifact.variants:
+            sub = h[(h["variant"] == var.label) & (h["condition"] == cond.label)]
+            row = {"variant": var.label, "condition": cond.label}
+            for mod, m in MODALITY_METRICS:
+                fin = _final(sub, m)
+                row.update({f"{mod}_mean": fin["value"].mean(), f"{mod}_std": fin["value"].std(ddof=0)})
+            peak = sub[sub["metric"] == "video/test_acc"].groupby("run_id")["value"].max()
+            row.update({"video_peak": peak.mean(), "n_seeds": len(peak),
+                        "epochs": int(sub[sub["metric"] == metric]["step"].max())})
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    tag = " SYNTHETIC data, not GRID." if artifact.synthetic else ""
+    lines = _md_header(artifact, scale, "Word accuracy (%) at the last epoch per test-time "
+                                        f"modality, mean ± std over seeds.{tag}")
+    lines += [("| model | resolution | epochs | both | audio only | video only | video only, peak "
+              "over epochs | seeds |"), "|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        cells = [_fmt(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std"), r.n_seeds)
+                 for m, _ in MODALITY_METRICS]
+        lines.append(f"| {r.variant} | {r.condition} | {r.epochs} | " + " | ".join(cells)
+                     + f" | {r.video_peak:.2f} | {_seeds_text(artifact, scale, r.n_seeds)} |")
+    if ref:
+        lines += ["", ("The paper's statements to compare with: all networks above 98% word "
+                  "accuracy on audio only and on both; video only is the hard case, peak "
+                  f"{ref.get('Phased LSTM', 'video only').format()}% (sec. 3.4, Fig. 6c).")]
+    lines += ["", "Notes (how the paper was read):"] + [f"- {n}" for n in artifact.notes]
+    lines += [""] + (_md_paper(ref) if ref else [
+        "No reference values: this is a synthetic stand-in, not a paper experiment."])
+    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+    paths += plot_fig6a(artifact, h, Path(out_dir))
+    return paths
+
+
+def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Fig. 6a from a trained Phased LSTM: one test utterance's video frames and MFCCs, and the
+    openness k of the time gates of a few neurons of each layer over time (leak 0, as at test).
+    Needs the run's checkpoint (``runs/checkpoints/<run>/last.pt``; figures live in
+    ``runs/figures/<artifact>/<scale>``): skipped, with no file, where there is none."""
+    import torch
+
+    from .train import checkpoint_path, load_checkpoint
+
+    root = Path(out_dir).resolve().parents[2]
+    phased = history[history["variant"] == "Phased LSTM"].sort_values("condition")
+    ck = next((checkpoint_path(root, r) for r in phased["run_id"].unique()[::-1]
+               if checkpoint_path(root, r).is_file()), None)
+    if ck is None:
+        return []
+    from .config import from_dict
+    from .data import load_split
+    from .train import make_model
+
+    cfg = from_dict(load_checkpoint(ck)["config"])
+    data = load_split(cfg.data, "test", cfg.seed)
+    model = make_model(cfg, data.input_size, data.num_outputs, data)
+    model.load_state_dict(load_checkpoint(ck)["model"])
+    model.eval()
+    b = data.batch(torch.tensor([0]))
+    with torch.no_grad():
+        _, tu, lu = model.layer_outputs(*b.inputs[:6])
+    t = tu[0, :lu[0]]
+    fig = _new_figure(9.0, 8.0)
+    names = ("video", "audio", "merged1", "merged2")
+    axes = fig.subplots(2 + len(names), 1, sharex=True,
+                        height_ratios=(1.2, 1.2) + (1.0,) * len(names))
+    nv = int(b.video_len[0])
+    frames = b.video[0, :nv, 0].numpy()
+    step = max(1, nv // 12)
+    strip = np.concatenate([frames[i] for i in range(0, nv, step)], axis=1)
+    axes[0].imshow(strip, cmap="gray", aspect="auto", extent=(float(b.video_t[0, 0]),
+                   float(b.video_t[0, nv - 1]) + 40.0 * step, 0, 1))
+    axes[0].set_yticks([])
+    axes[0].set_ylabel("video", fontsize=8)
+    na = int(b.audio_len[0])
+    axes[1].imshow(b.audio[0, :na].numpy().T, aspect="auto", origin="lower", cmap="magma",
+                   extent=(float(b.audio_t[0, 0]), float(b.audio_t[0, na - 1]), 0, 39))
+    axes[1].set_ylabel("MFCC", fontsize=8)
+    mask = torch.ones(1, int(lu[0]), dtype=torch.bool)
+    for ax, name in zip(axes[2:], names):
+        rnn = model.layers[name]
+        k = rnn.time_gates(t.unsqueeze(0), 0, mask)[0].detach().numpy()
+        for j in range(min(4, k.shape[1])):  # a stem per step of the union clock
+            base = 1.2 * j
+            ax.vlines(t.numpy(), base, base + k[:, j], color=f"C{j}", lw=1.0)
+            ax.axhline(base, color=f"C{j}", lw=0.3)
+        ax.set_yticks([])
+        ax.set_ylabel(f"{name}\nk, 4 neurons", fontsize=7)
+    for we in b.word_end[0][b.y[0] >= 0].numpy():
+        for ax in axes:
+            ax.axvline(we, color="gray", lw=0.5, ls=":")
+    axes[-1].set_xlabel("time [ms] (dotted: word ends, where the words are read out)")
+    fig.suptitle(f"Fig. 6a from run {ck.parent.name[:8]} ({cfg.data.audio} resolution): inputs "
+                 "and time-gate openness" + (" (SYNTHETIC)" if artifact.synthetic else ""),
+                 fontsize=9)
+    return _save_figure(fig, Path(out_dir), "fig6a")
+
+
 def plot_artifact(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
                   scale: str) -> list[Path]:
     """Dispatch to the artifact's plot function (``artifact.plot``)."""

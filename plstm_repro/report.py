@@ -304,6 +304,17 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
                      + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows])
 
 
+def _declared(art: Artifact) -> list[tuple[str, tuple[str, ...]]]:
+    """What the artifact declares about its fidelity: deviations, and readings of the paper."""
+    out = []
+    if art.deviations:
+        out.append(("Deviations from the paper declared by this artifact:", art.deviations))
+    notes = getattr(art, "notes", ())
+    if notes:
+        out.append(("How the paper was read where it is silent or ambiguous:", notes))
+    return out
+
+
 def _numbers_rows(v: Verdict) -> list[list[str]]:
     return [[label, f"{value:.4g}", " ".join(map(str, seeds))]
             for label, (value, seeds) in v.numbers.items()]
@@ -349,11 +360,12 @@ def render_html(sections: list[Section], meta: dict) -> str:
             sc = art.scales[res.scale]
             parts.append(f"<p>Scale <code>{esc(res.scale)}</code>: {esc(sc.note or '-')}; "
                          f"{sc.seeds} seed(s) planned.</p>")
-        devs = list(art.deviations)
-        if devs:
-            parts.append("<p><strong>Deviations from the paper declared by this artifact:"
-                         "</strong></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in devs)
-                         + "</ul>")
+        if getattr(art, "synthetic", False):
+            parts.append("<p class='notrun'>SYNTHETIC stand-in dataset: these results are never "
+                         "compared with the paper's.</p>")
+        for head, items in _declared(art):
+            parts.append(f"<p><strong>{esc(head)}</strong></p><ul>"
+                         + "".join(f"<li>{esc(d)}</li>" for d in items) + "</ul>")
         if s.png is not None:
             data = base64.b64encode(s.png.read_bytes()).decode()
             parts.append(f"<p><img alt='{esc(art.paper_ref)} figure' "
@@ -412,9 +424,11 @@ def render_md(sections: list[Section], meta: dict, images: dict[str, str]) -> st
         if res is not None and res.scale and not s.table_md:
             sc = art.scales[res.scale]
             out += [f"Scale `{res.scale}`: {sc.note or '-'}; {sc.seeds} seed(s) planned.", ""]
-        if art.deviations:
-            out += ["Deviations from the paper declared by this artifact:", ""] + \
-                [f"- {d}" for d in art.deviations] + [""]
+        if getattr(art, "synthetic", False):
+            out += [("**SYNTHETIC stand-in dataset**: these results are never compared with "
+                     "the paper's."), ""]
+        for head, items in _declared(art):
+            out += [head, ""] + [f"- {d}" for d in items] + [""]
         if art.id in images:
             out += [f"![{art.paper_ref}]({images[art.id]})", ""]
         if s.problem:

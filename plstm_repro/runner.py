@@ -148,6 +148,7 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
     """Train one config, or skip it when a finished run of the same resolved config exists;
     with ``resume`` an unfinished one (killed, failed) continues from its last checkpoint.
     Under torchrun rank 0 decides and the other ranks follow."""
+    from .data import ensure_generated
     from .train import RunResult, dist_info, fit, start_run
 
     experiment = experiment or (artifact.id if artifact else f"train-{cfg.data.name}")
@@ -189,12 +190,18 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
     if decision.action == "resume":
         echo(f"resume run {decision.run_id[:8]} from its last checkpoint")
     beat = grid.Heartbeat(tracker, decision.run_id) if rank == 0 and exclusive else None
+    evaluations = {c.label: c.overrides for c in artifact.evaluations} if artifact else None
     try:
         with beat or contextlib.nullcontext():
+            if rank == 0:
+                ensure_generated(cfg.data, progress, echo)
+            if dist is not None:
+                dist.barrier()
             res = fit(cfg, tracker, experiment=experiment, run_name=name, tags=tags, root=root,
                       resume_run_id=decision.run_id if decision.action == "resume" else None,
                       run_id=decision.run_id if decision.action == "new" else None,
-                      progress=progress, checkpoint_every_s=checkpoint_every_s)
+                      progress=progress, checkpoint_every_s=checkpoint_every_s,
+                      evaluations=evaluations)
     except BaseException as e:  # a claim must not stay RUNNING after its process gave up
         if rank == 0 and tracker.get_run(decision.run_id).info.status == RUNNING:
             tracker.end(decision.run_id, KILLED if isinstance(e, KeyboardInterrupt) else FAILED)
@@ -514,6 +521,20 @@ def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
         raise first_error
     raise ValueError(f"plot {name}: no finished runs at scale {scale or 'any'} in "
                      f"{tracker.uri}; run `plstm reproduce {name} --scale {scale or 'quick'}`")
+
+
+def preprocess(dataset: str, scale: str = "quick", overrides: list[str] | None = None,
+               root: Path | None = None, progress: bool = True, echo=print,
+               speakers: str = "") -> dict:
+    """``plstm preprocess``: datasets from files are decoded once into their caches (a second
+    run does nothing); generated ones are built as ``train`` builds them and summarised."""
+    from . import data
+
+    if dataset in ("nmnist", "synthetic-nmnist", *data.GRID_FOLDERS):
+        return data.preprocess_dataset(dataset, root or Path("data"), progress, echo, speakers)
+    if root is not None:
+        overrides = [*(overrides or []), f"data.root={root}"]
+    return dataset_summary(dataset, scale, overrides)
 
 
 def dataset_summary(dataset: str, scale: str = "quick", overrides: list[str] | None = None,

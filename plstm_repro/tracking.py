@@ -148,29 +148,49 @@ def environment_tags() -> dict[str, str]:
 
 
 def describe_split(cfg, split: str, data) -> dict:
-    """A split as an MLflow dataset input: name, content digest, source (what generated or holds
-    it) and profile. ``data.digest`` is used when a loader provides one (large memory-mapped
-    sets), else the tensors are hashed."""
+    """A split as an MLflow dataset input: name, digest, source (what generated or holds it)
+    and profile. ``data.digest`` is used when a loader provides one; a padded split's tensors
+    are hashed; a store-backed split (events, GRID) hashes what picks its rows from the store
+    (the store's index, the rows, their lengths and labels, and the split's settings)."""
     import hashlib
 
     digest = getattr(data, "digest", None)
     if digest is None:
         h = hashlib.blake2b(digest_size=8)
-        for t in (data.x, data.t, data.lengths, data.y):
-            t = t.detach().cpu()
+        if hasattr(data, "x"):
+            parts = [data.x, data.t, data.lengths, data.y]
+        else:
+            parts = [getattr(data, k) for k in ("indices", "lengths", "y") if hasattr(data, k)]
+            store = getattr(data, "store", None)
+            if store is not None and hasattr(store, "names"):
+                h.update("\n".join(store.names).encode())
+            h.update(repr(sorted((k, v) for k, v in vars(data).items()
+                                 if isinstance(v, (bool, int, float, str)))).encode())
+        for t in parts:
+            t = torch_tensor(t)
+            if t.numel() == 0:
+                continue
             for chunk in t.reshape(t.shape[0], -1).split(4096):  # bounded memory per step
                 h.update(chunk.contiguous().numpy().tobytes())
         digest = h.hexdigest()
-    seed = cfg.seed
-    source = {"loader": f"plstm_repro.data ({cfg.data.name})", "split": split, "seed": seed,
+    source = {"loader": f"plstm_repro.data ({cfg.data.name})", "split": split, "seed": cfg.seed,
               "config": {k: v for k, v in vars(cfg.data).items()}}
-    profile = {"num_rows": len(data), "max_len": int(data.x.shape[1]),
-               "features": int(data.x.shape[2]), "task": data.task,
-               "time_unit": data.time_unit}
+    profile = {"num_rows": len(data), "max_len": int(data.lengths.max()) if len(data) else 0,
+               "features": int(data.input_size), "task": data.task,
+               "time_unit": getattr(data, "time_unit", "")}
     return {"name": f"{cfg.data.name}-{split}", "digest": digest,
             "source_type": "plstm_repro", "source": json.dumps(source, default=str),
             "profile": json.dumps(profile),
             "context": "training" if split == "train" else "testing"}
+
+
+def torch_tensor(value):
+    """A CPU tensor of ``value`` (a tensor or a numpy array)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    return torch.as_tensor(value)
 
 
 def runs_view_state(search: str = "", columns: list[str] | None = None,

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cells.checks import valid_mask
 from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
+from .data.base import IGNORE
 from .errors import CheckpointError, NonFiniteLoss, Stopped
 from .models import build_model
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
@@ -40,21 +40,47 @@ class RunResult:
 
 # --- model and data --------------------------------------------------------------------------
 
-def make_model(cfg: RunConfig, input_size: int, num_outputs: int) -> nn.Module:
+def grid_sizes(hidden: int) -> dict:
+    """GRID's layer widths from model.hidden_size, the video layer's: 110 gives the paper's
+    110 (video), 150 (audio), 250 and 250 (merged); smaller values scale all four alike."""
+    return {"video_hidden": hidden, "audio_hidden": max(1, round(hidden * 150 / 110)),
+            "merged": (max(1, round(hidden * 250 / 110)),) * 2}
+
+
+def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> nn.Module:
     """The model of ``cfg.model``, initialised from the run's seed without touching the global
-    RNG state (fork_rng restores it)."""
+    RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the size of
+    an index feature to embed (``num_indices``), the sensor of an event CNN."""
     m = cfg.model
     kw: dict = {}
+    if getattr(data, "arch", None) == "grid_fusion":  # GRID: the fusion network around the cell
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
+                               audio_features=input_size, clocks=data.clocks, r_on=m.r_on,
+                               leak=m.leak, **grid_sizes(m.hidden_size))
+    if m.name == "cnn":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            return build_model("cnn", num_outputs=num_outputs,
+                               sensor=getattr(data, "sensor", (34, 34)))
     if m.name in ("phased_lstm", "phased_gru"):
-        kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init,
+        kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init, "tau_dist": m.tau_dist,
               "learn_time": m.learn_time, "learn_r_on": m.learn_r_on}
     elif m.name in ("lstm", "bn_lstm"):
         kw = {"time_scale": m.time_scale}
+    embed = None
+    if m.embed_dim > 0:
+        num = getattr(data, "num_indices", 0)
+        if num <= 0:
+            raise ValueError(f"model.embed_dim: {cfg.data.name} has no index feature to embed; "
+                             "set model.embed_dim=0")
+        embed = (num, m.embed_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return build_model(m.name, input_size=input_size, num_outputs=num_outputs,
                            hidden_size=m.hidden_size, num_layers=m.num_layers,
-                           readout=m.readout, **kw)
+                           readout=m.readout, embed=embed, **kw)
 
 
 def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tensor | None = None,
@@ -73,53 +99,50 @@ def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tenso
     return [groups[i] for i in perm]
 
 
-def loss_and_hits(out: torch.Tensor, data: SeqData) -> tuple[torch.Tensor, float]:
-    """Mean loss of a batch and, for classification, the number of correct predictions."""
+def loss_and_hits(out: torch.Tensor, data) -> tuple[torch.Tensor, float, int]:
+    """Mean loss of a batch and, for classification, the number of correct predictions and of
+    predictions. Labels y [B] (one per sequence) or [B, W] (one per word, IGNORE where a
+    sequence has fewer words): the loss is then the mean cross-entropy over the words."""
     if data.task == "classification":
-        return F.cross_entropy(out, data.y), float((out.argmax(-1) == data.y).sum())
-    return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0
+        logits, y = out.reshape(-1, out.shape[-1]), data.y.reshape(-1)
+        valid = y != IGNORE
+        hits = float((logits.argmax(-1)[valid] == y[valid]).sum())
+        return F.cross_entropy(logits, y, ignore_index=IGNORE), hits, int(valid.sum())
+    return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0, len(data.y)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
              device: str = "cpu") -> dict[str, float]:
-    """Loss and accuracy (percent) or MSE; for phased models the mean time-gate openness and the
-    number of updates per neuron (steps with k > 0, as in Table 1) per sequence."""
+    """Loss and accuracy (percent) or MSE. For recurrent models, the updates per neuron per
+    sequence (Table 1's last row, first layer): for phased models the steps with k > 0 at leak
+    0, counted as the sparse kernel and ``count_updates`` count them, with the mean time-gate
+    openness; for the others every valid step."""
     was_training = model.training
     model.eval()
-    total, hits, n = 0.0, 0.0, 0
-    open_sum, upd_sum, steps = 0.0, 0.0, 0
+    total, hits, n, preds = 0.0, 0.0, 0, 0
+    stats: dict[str, float] = {}
     order = torch.argsort(data.lengths)  # similar lengths together: less padding
     for idx in order.split(batch_size):
-        b = to_device(data.batch(idx), device)
-        out = model(b.x, b.t, b.lengths)
-        loss, h = loss_and_hits(out, b)
-        total += float(loss) * len(idx)
+        b = data.batch(idx).to(device)
+        out = model(*b.inputs)
+        loss, h, npred = loss_and_hits(out, b)
+        total += float(loss) * npred
         hits += h
         n += len(idx)
-        if getattr(model, "is_phased", False):
-            rnn = model.rnn
-            k = rnn.time_gates(b.t, 0, valid_mask(b.lengths, b.x.shape[1]))
-            open_sum += float(k.sum()) / rnn.hidden_size
-            upd_sum += float((k > 0).sum()) / rnn.hidden_size
-            steps += int(b.lengths.sum())
+        preds += npred
+        if hasattr(model, "update_stats"):  # sums over the batch
+            for k, v in model.update_stats(*b.inputs).items():
+                stats[k] = stats.get(k, 0.0) + v
     model.train(was_training)
-    res = {"test_loss": total / n}
+    res = {"test_loss": total / preds}
     if data.task == "classification":
-        res["test_acc"] = 100.0 * hits / n
+        res["test_acc"] = 100.0 * hits / preds
     else:
-        res["test_mse"] = total / n
-    if steps:
-        res["gate_openness"] = open_sum / steps
-        res["updates_per_neuron"] = upd_sum / n
+        res["test_mse"] = total / preds
+    res.update({k: v / (stats["steps"] if k == "gate_openness" else n)
+                for k, v in stats.items() if k != "steps"})
     return res
-
-
-def to_device(b: SeqData, device: str) -> SeqData:
-    if device == "cpu":
-        return b
-    return SeqData(b.x.to(device), b.t.to(device), b.lengths.to(device), b.y.to(device), b.task,
-                   b.num_outputs, b.time_unit)
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -216,8 +239,13 @@ class StopRequest:
 def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "adhoc",
         run_name: str = "", tags: dict | None = None, root: Path | str = "runs",
         resume_run_id: str | None = None, progress: bool = True, run_id: str | None = None,
-        checkpoint_every_s: float | None = 600.0) -> RunResult:
+        checkpoint_every_s: float | None = 600.0,
+        evaluations: dict[str, dict] | None = None) -> RunResult:
     """Train ``cfg`` and evaluate on the test split after every epoch.
+
+    ``evaluations`` ({label: data.* overrides}, an artifact's test-time conditions) also
+    evaluates the model on the test split under each of them every epoch, logged as
+    ``<label>/<metric>`` (e.g. ``rho_0.4/test_acc``): another data setting, no retraining.
 
     Logs params, tags, dataset inputs and per-epoch metrics to ``tracker`` (into ``run_id`` when
     the caller already created the run, else into a new one); writes ``runs/checkpoints/<run>/
@@ -225,9 +253,10 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     SIGINT or SIGTERM stops at the next batch boundary with a checkpoint and the run ends KILLED
     (``Stopped``); a non-finite loss ends it FAILED (``NonFiniteLoss``) keeping the last good
     checkpoint; any other exception ends it FAILED. ``resume_run_id`` continues such a run from
-    its checkpoint, mid-epoch included, to the same weights as an uninterrupted run. Under
-    torch.distributed each rank trains on its share of every global batch and only rank 0 logs
-    and saves.
+    its checkpoint, mid-epoch included, to the same weights as an uninterrupted run (randomness
+    inside an epoch must come from ``gen`` or be keyed by (seed, epoch, sample), as the event
+    splits' ``set_epoch`` is). Under torch.distributed each rank trains on its share of every
+    global batch and only rank 0 logs and saves.
     """
     dist, rank, world = dist_info()
     tracker = tracker if (tracker is not None and rank == 0) else NullTracker()
@@ -235,7 +264,10 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     t_start = time.time()
     train_set = load_split(cfg.data, "train", cfg.seed)
     test_set = load_split(cfg.data, "test", cfg.seed)
-    model = make_model(cfg, train_set.input_size, train_set.num_outputs).to(cfg.train.device)
+    extra_tests = {label: load_split(condition_config(cfg, ov).data, "test", cfg.seed)
+                   for label, ov in (evaluations or {}).items()}
+    model = make_model(cfg, train_set.input_size, train_set.num_outputs,
+                       train_set).to(cfg.train.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     start_epoch, step, epochs, partial = 1, 0, [], None
@@ -284,13 +316,17 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                 t0 = time.time()
                 model.train()
                 # running sums: loss, hits, rows; and the same over the log_every window
-                run = {"loss": 0.0, "hits": 0.0, "n": 0, "wloss": 0.0, "whits": 0.0, "wn": 0}
+                # (and predictions: one per sequence, or per word for GRID)
+                run = {"loss": 0.0, "hits": 0.0, "n": 0, "p": 0,
+                       "wloss": 0.0, "whits": 0.0, "wn": 0, "wp": 0}
                 first = 0
                 if partial is not None and partial["epoch"] == epoch:  # resume inside it
                     gen.set_state(partial["generator"])
                     first, run = partial["batch"], dict(partial["sums"])
                     t0 -= partial["seconds"]
                 partial = None
+                if hasattr(train_set, "set_epoch"):  # event data: a fresh rho drop every epoch
+                    train_set.set_epoch(epoch)
                 epoch_gen = gen.get_state()  # the batches below are drawn from this state
                 groups = batches(len(train_set), tc.batch_size, gen,
                                  train_set.lengths if tc.bucket else None)
@@ -301,9 +337,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                     part = idx if world == 1 else idx.tensor_split(world)[rank]
                     # a rank left without rows still runs the batch (DDP needs every rank's
                     # backward) with weight 0
-                    b = to_device(train_set.batch(part if len(part) else idx), tc.device)
-                    out = train_model(b.x, b.t, b.lengths)
-                    loss, h = loss_and_hits(out, b)
+                    b = train_set.batch(part if len(part) else idx).to(tc.device)
+                    out = train_model(*b.inputs)
+                    loss, h, npred = loss_and_hits(out, b)
                     # each rank's mean is weighted by its share, so DDP's gradient average is
                     # the mean over the global batch, equal to a single process
                     (loss * (len(part) * world / len(idx))).backward()
@@ -313,9 +349,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                     opt.zero_grad(set_to_none=True)
                     step += 1
                     n_rows = len(part)
-                    lsum, hsum, nsum, asked = _reduce(
+                    lsum, hsum, nsum, psum, asked = _reduce(
                         dist, float(loss.detach()) * n_rows, h if n_rows else 0.0, n_rows,
-                        float(stop.signum is not None))
+                        npred if n_rows else 0, float(stop.signum is not None))
                     if not math.isfinite(lsum):
                         raise NonFiniteLoss(
                             f"non-finite loss ({lsum / max(nsum, 1):g}) at step {step} (epoch "
@@ -324,7 +360,7 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                             "FAILED; " + (f"its last checkpoint ({saved}) stays: {ck_path}"
                                           if saved else "no checkpoint was written yet"))
                     last_loss = lsum / max(nsum, 1)
-                    for k, v in (("loss", lsum), ("hits", hsum), ("n", nsum)):
+                    for k, v in (("loss", lsum), ("hits", hsum), ("n", nsum), ("p", psum)):
                         run[k] += v
                         run["w" + k] += v
                     bar.update(1)
@@ -332,9 +368,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                     if tc.log_every and step % tc.log_every == 0:
                         m = {"step_train_loss": run["wloss"] / run["wn"]}
                         if train_set.task == "classification":
-                            m["step_train_acc"] = 100.0 * run["whits"] / run["wn"]
+                            m["step_train_acc"] = 100.0 * run["whits"] / run["wp"]
                         tracker.log_metrics(run_id, m, step)
-                        run.update(wloss=0.0, whits=0.0, wn=0)
+                        run.update(wloss=0.0, whits=0.0, wn=0, wp=0)
                     due = checkpoint_every_s is not None and \
                         time.monotonic() - last_save >= checkpoint_every_s
                     if asked or due:
@@ -349,8 +385,11 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                 metrics = {"train_loss": run["loss"] / run["n"],
                            "epoch_time_s": time.time() - t0}
                 if train_set.task == "classification":
-                    metrics["train_acc"] = 100.0 * run["hits"] / run["n"]
+                    metrics["train_acc"] = 100.0 * run["hits"] / run["p"]
                 metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
+                for cond, data in extra_tests.items():
+                    res = evaluate(model, data, tc.eval_batch_size, tc.device)
+                    metrics.update({f"{cond}/{k}": v for k, v in res.items()})
                 tracker.log_metrics(run_id, metrics, epoch)
                 epochs.append(metrics)
                 done_epoch = epoch
@@ -398,6 +437,21 @@ def _bar(total: int, desc: str, enabled: bool, initial: int = 0):
 
 # --- evaluation of a trained model ------------------------------------------------------------
 
+EVAL_KEYS = ("train.eval_batch_size", "train.device")
+
+
+def condition_config(cfg: RunConfig, overrides: list[str] | dict) -> RunConfig:
+    """``cfg`` under a test-time condition: only ``data.*`` (and how evaluation runs:
+    ``train.eval_batch_size``, ``train.device``) may change; the model stays as trained."""
+    keys = overrides.keys() if isinstance(overrides, dict) else [
+        o.split("=", 1)[0].strip() for o in overrides]
+    bad = [k for k in keys if not (k.startswith("data.") or k in EVAL_KEYS)]
+    if bad:
+        raise ValueError(f"a test-time condition may only change data.* (and "
+                         f"{', '.join(EVAL_KEYS)}), got {', '.join(bad)}")
+    return apply_overrides(cfg, overrides)
+
+
 def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
                         seed: int | None = None) -> tuple[RunConfig, dict[str, float]]:
     """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
@@ -405,9 +459,9 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
     ck = load_checkpoint(path)
     cfg = from_dict(ck["config"])
     if overrides:
-        cfg = apply_overrides(cfg, overrides)
+        cfg = condition_config(cfg, overrides)
     test_set = load_split(cfg.data, "test", cfg.seed if seed is None else seed)
-    model = make_model(cfg, test_set.input_size, test_set.num_outputs)
+    model = make_model(cfg, test_set.input_size, test_set.num_outputs, test_set)
     model.load_state_dict(ck["model"])
     res = evaluate(model, test_set, cfg.train.eval_batch_size)
     if not math.isfinite(res["test_loss"]):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..cells.checks import valid_mask
+
 
 class SequenceModel(nn.Module):
     """rnn(x, t) -> linear head, read out at each sample's last valid step or at every step.
@@ -24,7 +26,7 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, lengths: Tensor | None = None) -> Tensor:
         if self.embed is not None:
-            x = torch.cat([self.embed(x[..., 0].long()), x[..., 1:]], -1)
+            x = torch.cat([self.embed(self.indices(x, lengths)), x[..., 1:]], -1)
         out, _ = self.rnn(x, t, lengths=lengths)
         if self.readout == "all":
             return self.head(out)
@@ -33,6 +35,40 @@ class SequenceModel(nn.Module):
         else:
             last = out[torch.arange(out.shape[0], device=out.device), lengths.to(out.device) - 1]
         return self.head(last)
+
+    def indices(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+        """Feature 0 of x as embedding indices; 0 at padded steps, whatever the padding holds
+        (NaN there would index out of range)."""
+        idx = x[..., 0]
+        if lengths is not None:
+            idx = torch.where(valid_mask(lengths.to(x.device), x.shape[1]), idx, 0)
+        idx = idx.long()
+        num = self.embed.num_embeddings
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num):
+            raise ValueError(f"x[..., 0]: expected embedding indices in [0, {num}), got values "
+                             f"from {int(idx.min())} to {int(idx.max())}")
+        return idx
+
+    @torch.no_grad()
+    def update_stats(self, x: Tensor, t: Tensor, lengths: Tensor | None = None) -> dict:
+        """Sums over the batch, for Table 1's last row (first layer): ``updates_per_neuron``
+        (phased: steps with k > 0 at leak 0, as count_updates and the sparse kernel count them;
+        other cells: every valid step), and for phased models the time-gate openness summed
+        over valid steps (``gate_openness``, divided by ``steps`` by the caller)."""
+        T = x.shape[1]
+        lengths = torch.full((x.shape[0],), T, device=x.device) if lengths is None else lengths
+        steps = float(lengths.sum())
+        if not self.is_phased:
+            return {"updates_per_neuron": steps}
+        rnn = self.rnn
+        saved, rnn.training = rnn.training, False  # leak 0: the test-time gate
+        try:
+            k = rnn.time_gates(t, 0, valid_mask(lengths.to(t.device), T))
+        finally:
+            rnn.training = saved
+        H = rnn.hidden_size
+        return {"updates_per_neuron": float((k > 0).sum()) / H,
+                "gate_openness": float(k.sum()) / H, "steps": steps}
 
     @property
     def is_phased(self) -> bool:
