@@ -234,9 +234,10 @@ def ordered(variants: list[str], metric: str, condition: str | None = None, at: 
 
 
 def degrades_less(variants: list[str], than: str, metric: str, before: str, after: str,
-                  at: str = "last") -> tuple[Compare, ...]:
+                  at: str = "last", strict: bool = True) -> tuple[Compare, ...]:
     """Each of ``variants`` loses less ``metric`` from condition ``before`` to ``after`` than
-    ``than`` does (a drop = value before − value after)."""
+    ``than`` does (a drop = value before − value after; two equal drops, e.g. all at chance
+    in both conditions, are not "less" unless ``strict`` is False)."""
     def drop(v):
         return Diff(Q(v, metric, before, at), Q(v, metric, after, at))
-    return tuple(Compare(drop(v), "<=", drop(than)) for v in variants)
+    return tuple(Compare(drop(v), "<" if strict else "<=", drop(than)) for v in variants)

@@ -375,6 +375,8 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
     if rank == 0:
         for art in {a.id: a for (_, (a, _)) in mine}.values():
             parents[art.id] = ensure_parent(tracker, art, scale)
+            if set(grid_state(tracker, art, scale).values()) != {"finished"}:
+                tracker.reopen(parents[art.id])  # work to do: RUNNING until the grid is done
     every = _seconds(checkpoint_minutes)
     outcomes: list[grid.Outcome] = []
     bar = tqdm(total=len(mine), desc=f"{name} ({scale})" + (f" shard {shard}" if shard else ""),
