@@ -5,9 +5,10 @@ VENV ?= .venv
 # CPU wheel by default; a GPU user overrides it, e.g. make demo TORCH_SPEC="torch==2.13.0 --index-url ..."
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
+PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint bench reproduce-quick reproduce-all ui clean
+.PHONY: install demo test test-all lint bench reproduce-quick reproduce-all report ui clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,8 +40,11 @@ reproduce-quick: $(STAMP)
 reproduce-all: $(STAMP)
 	$(VENV)/bin/plstm reproduce all --scale paper
 
+report: $(STAMP)
+	$(VENV)/bin/plstm report
+
 ui: $(STAMP)
-	$(VENV)/bin/plstm ui
+	$(VENV)/bin/plstm ui --port $(PORT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -7,51 +7,86 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import typer
 
-from .errors import IncompleteReproduction
+from .errors import Stopped, UserError
 
+# plain help (no rich panels): no misleading <bool> beside flags, and it reads in any terminal
 app = typer.Typer(
     help="Phased LSTM (Neil, Pfeiffer, Liu, NIPS 2016), reproduced: train, evaluate and "
          "regenerate the paper's figures, tracked in MLflow (local store in runs/).",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
-RUNS = typer.Option(Path("runs"), "--runs-dir", help="Tracking store, checkpoints, figures.")
-SETS = typer.Option([], "--set", help="Override a config value: section.key=value "
-                                      "(e.g. data.sampling=async, model.hidden_size=64).")
-SCALE = typer.Option("quick", "--scale", help="smoke (seconds) | quick (CPU minutes) | "
-                                              "paper (the authors' settings).")
+RUNS = typer.Option(Path("runs"), "--runs-dir", metavar="DIR",
+                    help="Tracking store, checkpoints, figures.")
+SETS = typer.Option([], "--set", metavar="KEY=VALUE",
+                    help="Override a config value: section.key=value "
+                         "(e.g. data.sampling=async, model.hidden_size=64).")
+SCALE = typer.Option("quick", "--scale", metavar="SCALE",
+                     help="smoke (seconds) | quick (CPU minutes) | paper (the authors' "
+                          "settings).")
 QUIET = typer.Option(False, "--no-progress", help="No progress bars.")
 SPEAKERS = typer.Option("", "--speakers", help="GRID only: speakers, e.g. 1-34 or 1-4,7 "
                                                "(default: all; 21 has no video).")
+RESTART = typer.Option(False, "--restart",
+                       help="Train unfinished configs afresh in new runs instead of resuming "
+                            "them (their old runs are kept, tagged as superseded).")
+CHECKPOINT = typer.Option(10.0, "--checkpoint-minutes", metavar="MIN",
+                          help="Also checkpoint inside an epoch every MIN minutes (0: only at "
+                               "the end of each epoch).")
+
+
+def _tracking_errors() -> tuple:
+    """MLflow's exception class, only if mlflow is already imported (--help stays light)."""
+    mod = sys.modules.get("mlflow.exceptions")
+    return (mod.MlflowException,) if mod else ()
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
 
 
 def friendly(fn):
-    """Bad input -> one clear line on stderr and exit code 2, not a traceback."""
+    """User errors -> one clear message on stderr and a non-zero exit, not a traceback.
+    SIGTERM (what a scheduler sends) is handled like Ctrl-C."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _stop) if main else None
         try:
             return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as e:
+        except UserError as e:
+            typer.secho(f"error: {e}", fg="red", err=True)
+            raise typer.Exit(e.exit_code) from None
+        except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(2) from None
-        except RuntimeError as e:
-            from .data.download import DownloadError
-            if not isinstance(e, DownloadError):
-                raise
+        except OSError as e:  # a folder that cannot be written, a disk that is full, ...
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(1) from None
-        except IncompleteReproduction as e:
-            typer.secho(f"error: {e}", fg="red", err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.secho("interrupted: the run is marked KILLED; --resume continues it",
+        except KeyboardInterrupt as e:
+            signum = getattr(e, "signum", 2)
+            name = "SIGTERM" if signum == 15 else "Ctrl-C"
+            typer.secho(f"interrupted ({name}): the run is checkpointed and marked KILLED; "
+                        "--resume (train) or the same reproduce command continues it",
                         fg="yellow", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(128 + signum) from None
+        except Exception as e:
+            if isinstance(e, _tracking_errors()):
+                first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+                typer.secho(f"error: tracking store: {first}", fg="red", err=True)
+                raise typer.Exit(1) from None
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     return wrapper
 
 
@@ -68,17 +103,19 @@ def train(
     sets: list[str] = SETS,
     resume: bool = typer.Option(False, "--resume",
                                 help="Continue the last killed/failed run of this config."),
+    restart: bool = RESTART,
+    checkpoint_minutes: float = CHECKPOINT,
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
 ):
-    """Train one model on one dataset, tracked in MLflow.
+    """Train one model on one dataset, tracked in MLflow (experiment train-DATASET).
 
     Example: plstm train sines --model phased --set data.sampling=async
     """
     from .runner import train as run
 
     run(dataset, model, scale, seed, sets, resume, runs_dir, progress=not no_progress,
-        echo=typer.echo)
+        echo=typer.echo, restart=restart, checkpoint_minutes=checkpoint_minutes)
 
 
 @app.command("eval")
@@ -106,17 +143,48 @@ def reproduce(
                                              "| nmnist-synthetic | fig6c-synthetic | mnist | "
                                              "digits | all"),
     scale: str = SCALE,
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="K",
+                             help="Train K grid points at once on this machine (cores / K "
+                                  "threads each)."),
+    shard: str = typer.Option(None, "--shard", metavar="I/N",
+                              help="Run only the I-th of N disjoint parts of the grid (one per "
+                                   "machine, all against one tracking server)."),
+    restart: bool = RESTART,
+    checkpoint_minutes: float = CHECKPOINT,
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
 ):
-    """Run every run an artifact needs (skipping finished ones), then plot it.
+    """Run every run an artifact needs (skipping finished ones, resuming interrupted ones),
+    then plot it and store its summary in the artifact's parent run.
 
-    Example: plstm reproduce fig3d --scale quick
+    Example: plstm reproduce fig3d --scale quick --jobs 2
     """
     from .runner import reproduce as run
 
-    for p in run(artifact, scale, runs_dir, progress=not no_progress, echo=typer.echo):
+    for p in run(artifact, scale, runs_dir, progress=not no_progress, echo=typer.echo,
+                 jobs=jobs, shard=shard, restart=restart,
+                 checkpoint_minutes=checkpoint_minutes):
         typer.echo(f"wrote {p}")
+
+
+@app.command()
+@friendly
+def report(
+    runs_dir: Path = RUNS,
+    out: Path = typer.Option(None, "--out", metavar="DIR",
+                             help="Where report.html and report.md go (default: "
+                                  "RUNS_DIR/report)."),
+):
+    """Write the reproduction report: every artifact's figure, our numbers beside the paper's,
+    the paper's claims with their verdicts, and the runs behind them (HTML and markdown).
+
+    Example: plstm report && xdg-open runs/report/report.html
+    """
+    from .report import write_report
+
+    html_path, md_path = write_report(runs_dir, out)
+    typer.echo(f"wrote {html_path}")
+    typer.echo(f"wrote {md_path}")
 
 
 @app.command()
@@ -191,19 +259,14 @@ def ui(
     runs_dir: Path = RUNS,
     port: int = typer.Option(5000, help="Port on 127.0.0.1."),
 ):
-    """Start the MLflow UI on 127.0.0.1 against the project's store.
+    """Start the MLflow UI on 127.0.0.1 against the project's store and print the link of each
+    experiment's runs table.
 
     Example: plstm ui --port 5001
     """
-    import subprocess
+    from .runner import serve_ui
 
-    from .tracking import default_uri
-
-    uri = default_uri(runs_dir)
-    typer.echo(f"MLflow UI for {uri} on http://127.0.0.1:{port} (Ctrl-C stops it)")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(port)]
-    raise typer.Exit(subprocess.call(cmd))
+    raise typer.Exit(serve_ui(runs_dir, port, echo=typer.echo))
 
 
 @app.command()

@@ -1,5 +1,42 @@
-"""Exceptions the CLI turns into one clear line (kept import-light for ``plstm --help``)."""
+"""Exceptions the CLI turns into one clear line (kept import-light for ``plstm --help``).
+
+``UserError`` and its subclasses carry a message meant for the user and the exit code the CLI
+returns; anything else that escapes a command is a bug and keeps its traceback.
+"""
 
 
-class IncompleteReproduction(RuntimeError):
-    """Some artifacts of ``reproduce all`` could not run (the others did)."""
+class UserError(Exception):
+    """Bad input or a state the user can fix: one line, exit code ``exit_code``."""
+
+    exit_code = 2
+
+
+class IncompleteReproduction(UserError, RuntimeError):
+    """Some artifacts or grid points of ``reproduce`` could not run (the others did)."""
+
+    exit_code = 1
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint file cannot be used: unreadable, not ours, or holding more than data."""
+
+
+class NonFiniteLoss(UserError, RuntimeError):
+    """Training produced a NaN or infinite loss; the run ends FAILED, its last good checkpoint
+    stays."""
+
+    exit_code = 1
+
+
+class EnvironmentProblem(UserError, RuntimeError):
+    """Something outside the input is missing: a server, a port, the network."""
+
+    exit_code = 1
+
+
+class Stopped(KeyboardInterrupt):
+    """Stopped on a signal (SIGINT, SIGTERM) after checkpointing; ``signum`` says which."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum

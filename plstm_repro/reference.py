@@ -8,13 +8,16 @@ output of this code. Sources are named as in ``/work/shared/paper/reference_numb
 - the seed repository: github.com/philipperemy/tensorflow-phased-lstm (its README and plots).
 
 ``paper_values(artifact_id)`` returns a :class:`PaperReference`: the numbers keyed by
-``(variant, condition)`` with the labels of :mod:`plstm_repro.experiments`, plus the paper's
-qualitative statements where it gives no numbers.
+``(variant, condition)`` with the labels of :mod:`plstm_repro.experiments`, the paper's
+qualitative statements, and those statements as claims that ``plstm report`` checks on tracked
+runs (:mod:`plstm_repro.claims`; labels again those of the artifact's declaration).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from .claims import Claim, Compare, Q, beats, degrades_less, ordered
 
 PAPER = "Neil, Pfeiffer, Liu, Phased LSTM, NIPS 2016"
 NOTEBOOK = ("authors' notebook dannyneil/public_plstm A_Freq_Task.ipynb (cell output, "
@@ -61,6 +64,7 @@ class PaperReference:
     values: dict[tuple[str, str], PaperValue] = field(default_factory=dict)
     statements: tuple[str, ...] = ()
     note: str = ""
+    claims: tuple[Claim, ...] = ()  # the statements as predicates over tracked results
 
     @property
     def has_numbers(self) -> bool:
@@ -68,6 +72,14 @@ class PaperReference:
 
     def get(self, variant: str, condition: str) -> PaperValue | None:
         return self.values.get((variant, condition))
+
+
+_SAMPLING = ("standard", "highres", "async")  # fig3d's condition labels
+FIG4B_TAU = ((0, 2), (2, 4), (4, 6), (6, 8))  # fig4b's tau ranges, exp(U(a, b))
+
+
+def fig4b_label(a: float, b: float) -> str:
+    return f"PLSTM (tau ~ e^U({a:g},{b:g}))"
 
 
 def _fig3d() -> PaperReference:
@@ -94,6 +106,24 @@ def _fig3d() -> PaperReference:
         ),
         note="reference_numbers.md lists the BN-LSTM and LSTM means only; their stds here are "
              "the notebook's printed output.",
+        claims=(
+            Claim("fig3d-best", "Phased LSTM is at least as accurate as BN-LSTM and LSTM in "
+                  "every sampling condition.", f"{PAPER}, Fig. 3d and section 3.1",
+                  beats("Phased LSTM", ["BN-LSTM", "LSTM"], "test_acc", list(_SAMPLING)),
+                  "test accuracy at the last epoch, mean over seeds, per condition"),
+            Claim("fig3d-highres", "With 10x oversampling (high resolution) the Phased LSTM "
+                  "improves.", f"{PAPER}, section 3.1",
+                  (Compare(Q("Phased LSTM", "test_acc", "highres"), ">",
+                           Q("Phased LSTM", "test_acc", "standard")),),
+                  "Phased LSTM's test accuracy at the last epoch: higher at high resolution "
+                  "than at standard sampling"),
+            Claim("fig3d-async", "Asynchronous sampling is hard for LSTM and BN-LSTM but not "
+                  "for Phased LSTM.", f"{PAPER}, section 3.1",
+                  degrades_less(["Phased LSTM"], "BN-LSTM", "test_acc", "standard", "async")
+                  + degrades_less(["Phased LSTM"], "LSTM", "test_acc", "standard", "async"),
+                  "the drop in test accuracy from standard to asynchronous sampling: Phased "
+                  "LSTM's is smaller than each baseline's"),
+        ),
     )
 
 
@@ -109,6 +139,25 @@ def _fig4a() -> PaperReference:
         ),
         note="The paper gives no numbers for Fig. 4a (only a plot whose accuracy axis spans "
              "45-90 %); nothing numeric to compare.",
+        claims=(
+            Claim("fig4a-best", "The Phased LSTM outperforms both LSTM and BN-LSTM.",
+                  f"{PAPER}, Fig. 4a caption",
+                  beats("Phased LSTM", ["BN-LSTM", "LSTM"], "test_acc", [None], strict=True),
+                  "test accuracy at the last epoch, mean over seeds: Phased LSTM's above "
+                  "each baseline's"),
+            Claim("fig4a-variance", "... while exhibiting lower variance.",
+                  f"{PAPER}, Fig. 4a caption",
+                  tuple(Compare(Q("Phased LSTM", "test_acc", over_seeds="std"), "<=",
+                                Q(o, "test_acc", over_seeds="std"))
+                        for o in ("BN-LSTM", "LSTM")),
+                  "std over seeds of the test accuracy at the last epoch", min_seeds=2),
+            Claim("fig4a-faster", "The Phased LSTM converges to the correct solution more "
+                  "quickly than the standard approaches.", f"{PAPER}, section 3.1",
+                  beats("Phased LSTM", ["BN-LSTM", "LSTM"], "test_acc", [None], at="mean",
+                        strict=True),
+                  "mean test accuracy over all epochs (the area under the curve per epoch), "
+                  "mean over seeds: Phased LSTM's above each baseline's"),
+        ),
     )
 
 
@@ -122,6 +171,14 @@ def _fig4b() -> PaperReference:
             "much longer sequences faster (section 3.2)."),
         ),
         note="The paper gives no numbers for Fig. 4b (only a plot); nothing numeric to compare.",
+        claims=(
+            Claim("fig4b-tau", "Longer periods accelerate learning convergence: longer tau "
+                  "ranges reach a lower MSE sooner.", f"{PAPER}, Fig. 4b caption and section "
+                  "3.2", ordered([fig4b_label(a, b) for a, b in reversed(FIG4B_TAU)],
+                                 "test_mse", at="mean_log10"),
+                  "mean over epochs of log10(test MSE) (the area under the log-scale curve): "
+                  "ordered from the longest tau range (lowest) to the shortest"),
+        ),
     )
 
 
@@ -157,6 +214,15 @@ def _grid() -> PaperReference:
                      "(section 3.4)."),))
 
 
+def _learns(source: str) -> Claim:
+    return Claim("seed-learns", "With 32 cells the basic LSTM cannot learn whereas Phased LSTM "
+                 "does pretty well.", source,
+                 beats("Phased LSTM", ["LSTM"], "step_train_acc", [None], at="tail:5",
+                       strict=True),
+                 "training accuracy at the end (mean of the last 5 logged batches), mean over "
+                 "seeds: Phased LSTM above LSTM")
+
+
 def _mnist() -> PaperReference:
     src = f"{SEED} and its plots fig/mnist_acc.png, fig/mnist_ce.png"
     return PaperReference(
@@ -170,7 +236,8 @@ def _mnist() -> PaperReference:
             "README; batch 256, 784 steps, 32 units)."),
         ),
         note="Values read off the seed's plots (0.9 and 0.1-0.4 on its 0-1 axis), not printed "
-             "numbers.")
+             "numbers.",
+        claims=(_learns(SEED),))
 
 
 def _digits() -> PaperReference:
@@ -180,7 +247,8 @@ def _digits() -> PaperReference:
         statements=(("No paper or seed number exists for this dataset; compare only the "
                     "qualitative outcome of the seed's MNIST run (Phased LSTM learns, LSTM with "
                     "32 cells barely does)."),),
-        note="Offline stand-in: no reference number.")
+        note="Offline stand-in: no reference number.",
+        claims=(_learns(f"{SEED} (applied to the offline stand-in)"),))
 
 
 def _synthetic(artifact_id: str, what: str, looks: str) -> PaperReference:

@@ -2,13 +2,26 @@
 
 By default the store is a local SQLite file ``runs/mlflow.db`` with artifacts under
 ``runs/mlartifacts`` (no server needed); ``MLFLOW_TRACKING_URI`` (read when a tracker is made,
-never at import) points it anywhere else, a remote server included.
+never at import) points it anywhere else, a shared ``mlflow server`` included.
+
+Layout, made for comparing runs in the MLflow UI:
+
+- one experiment per paper artifact (``fig3d``, ...), holding a parent run per (artifact, scale)
+  (``plstm.role = parent``) whose children (``mlflow.parentRunId``) are the grid points;
+  ad-hoc ``plstm train`` runs go to ``train-<dataset>`` instead;
+- every run carries its scale in its name and tags, its datasets as MLflow dataset inputs (name,
+  digest, source), the git commit and the hardware it ran on;
+- every experiment is tagged as model training (``mlflow.experimentKind``) and holds a saved
+  view of the runs table with the metric columns shown (``mlflow.sharedViewState.plstm``);
+  :func:`runs_url` is the link that opens it (MLflow 3.17 otherwise opens on the GenAI overview).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -16,13 +29,26 @@ import pandas as pd
 
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
 HISTORY_COLUMNS = ["run_id", "variant", "condition", "seed", "metric", "step", "value"]
+PARENT_TAG = "mlflow.parentRunId"
+ROLE_TAG = "plstm.role"  # parent | child | adhoc
+HEARTBEAT_TAG = "plstm.heartbeat"  # unix seconds, refreshed while a process trains the run
+VIEW_ID = "plstm"
+VIEW_COLUMNS = (["attributes.`Dataset`", "attributes.`Duration`",
+                 "metrics.`test_acc`", "metrics.`test_mse`", "metrics.`train_acc`",
+                 "metrics.`train_loss`", "metrics.`updates_per_neuron`",
+                 "metrics.`epoch_time_s`"]
+                + [f"tags.`{t}`" for t in ("scale", "variant", "condition", "seed")]
+                + ["params.`model.name`", "params.`data.sampling`", "params.`train.epochs`"])
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 class Tracker(Protocol):
     def start(self, experiment: str, run_name: str, params: dict, tags: dict) -> str: ...
     def reopen(self, run_id: str) -> None: ...
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None: ...
+    def log_inputs(self, run_id: str, datasets: list[dict]) -> None: ...
     def log_artifact(self, run_id: str, path: Path, subdir: str | None = None) -> None: ...
+    def set_tags(self, run_id: str, tags: dict) -> None: ...
     def end(self, run_id: str, status: str) -> None: ...
 
 
@@ -38,7 +64,13 @@ class NullTracker:
     def log_metrics(self, run_id, metrics, step):
         pass
 
+    def log_inputs(self, run_id, datasets):
+        pass
+
     def log_artifact(self, run_id, path, subdir=None):
+        pass
+
+    def set_tags(self, run_id, tags):
         pass
 
     def end(self, run_id, status):
@@ -54,6 +86,25 @@ def default_uri(root: Path | str = "runs") -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def check_server(uri: str, timeout: float = 10.0) -> None:
+    """Fail fast, in one line, when a tracking server does not answer (MLflow's own client
+    would retry for minutes and end in a long traceback)."""
+    import urllib.error
+    import urllib.request
+
+    from .errors import EnvironmentProblem
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise EnvironmentProblem(
+            f"tracking server {uri} does not answer ({reason}); start it (e.g. mlflow server "
+            "--backend-store-uri sqlite:///mlflow.db --host 0.0.0.0 --port 5000) or unset "
+            "MLFLOW_TRACKING_URI to use the local store in runs/") from None
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -63,8 +114,127 @@ def git_commit() -> str:
         return "unknown"
 
 
+def hardware() -> str:
+    """One line: CPU model and cores, torch threads, and the GPU if torch sees one."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def environment_tags() -> dict[str, str]:
+    """Where and with what a run was made: commit, host, hardware, versions."""
+    import platform
+    import socket
+
+    import torch
+
+    commit = git_commit()
+    return {"git_commit": commit, "mlflow.source.git.commit": commit,
+            "plstm.host": socket.gethostname(), "plstm.hardware": hardware(),
+            "plstm.torch": torch.__version__, "plstm.python": platform.python_version()}
+
+
+def describe_split(cfg, split: str, data) -> dict:
+    """A split as an MLflow dataset input: name, digest, source (what generated or holds it)
+    and profile. ``data.digest`` is used when a loader provides one; a padded split's tensors
+    are hashed; a store-backed split (events, GRID) hashes what picks its rows from the store
+    (the store's index, the rows, their lengths and labels, and the split's settings)."""
+    import hashlib
+
+    digest = getattr(data, "digest", None)
+    if digest is None:
+        h = hashlib.blake2b(digest_size=8)
+        if hasattr(data, "x"):
+            parts = [data.x, data.t, data.lengths, data.y]
+        else:
+            parts = [getattr(data, k) for k in ("indices", "lengths", "y") if hasattr(data, k)]
+            store = getattr(data, "store", None)
+            if store is not None and hasattr(store, "names"):
+                h.update("\n".join(store.names).encode())
+            h.update(repr(sorted((k, v) for k, v in vars(data).items()
+                                 if isinstance(v, (bool, int, float, str)))).encode())
+        for t in parts:
+            t = torch_tensor(t)
+            if t.numel() == 0:
+                continue
+            for chunk in t.reshape(t.shape[0], -1).split(4096):  # bounded memory per step
+                h.update(chunk.contiguous().numpy().tobytes())
+        digest = h.hexdigest()
+    source = {"loader": f"plstm_repro.data ({cfg.data.name})", "split": split, "seed": cfg.seed,
+              "config": {k: v for k, v in vars(cfg.data).items()}}
+    profile = {"num_rows": len(data), "max_len": int(data.lengths.max()) if len(data) else 0,
+               "features": int(data.input_size), "task": data.task,
+               "time_unit": getattr(data, "time_unit", "")}
+    return {"name": f"{cfg.data.name}-{split}", "digest": digest,
+            "source_type": "plstm_repro", "source": json.dumps(source, default=str),
+            "profile": json.dumps(profile),
+            "context": "training" if split == "train" else "testing"}
+
+
+def torch_tensor(value):
+    """A CPU tensor of ``value`` (a tensor or a numpy array)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    return torch.as_tensor(value)
+
+
+def runs_view_state(search: str = "", columns: list[str] | None = None,
+                    group_by: tuple[str, ...] = ()) -> dict:
+    """A runs-table state for a saved view: runs matching ``search``, newest first, with the
+    dataset, metric, tag and param columns a comparison needs, grouped by the tags
+    ``group_by`` (each group shows the average of its runs: the mean over seeds)."""
+    cols = list(columns or VIEW_COLUMNS)
+    group = {"aggregateFunction": "average",
+             "groupByKeys": [{"mode": "tag", "groupByData": t} for t in group_by]} \
+        if group_by else None
+    return {"searchFilter": search, "orderByKey": "attributes.start_time",
+            "orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active",
+            "datasetsFilter": [], "modelVersionFilter": "All Runs", "selectedColumns": cols,
+            "columnOrder": cols, "runsHiddenMode": "SHOW_ALL", "viewMaximized": False,
+            "runListHidden": False, "groupBy": group, "groupsExpanded": {}}
+
+
+# The saved views of every experiment: id -> (name, state). The first groups the training
+# runs by scale, variant and condition (a group's row is the mean over its seeds; a shared
+# view cannot open parent runs, and grouping shows the grid points without them); the second
+# lists the parents, which hold each grid's summary table, figure and claims.
+VIEWS = {
+    VIEW_ID: ("plstm: training runs by scale, variant, condition",
+              runs_view_state(f"tags.`{ROLE_TAG}` != 'parent'",
+                              group_by=("scale", "variant", "condition"))),
+    f"{VIEW_ID}-parents": ("plstm: parent runs (summary, figure, claims)",
+                           runs_view_state(f"tags.`{ROLE_TAG}` = 'parent'",
+                                           ["attributes.`Duration`"] + [
+                                               f"tags.`{t}`" for t in
+                                               ("scale", "paper_ref", "grid_size",
+                                                "git_commit")])),
+}
+
+
+def runs_url(base: str, experiment_id: str) -> str:
+    """The runs table of an experiment with the saved view, in the model-training UI."""
+    return (f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType="
+            f"machine_learning&viewStateShareKey={VIEW_ID}")
+
+
 class MlflowTracker:
-    """MLflow via ``MlflowClient``; one experiment per artifact (or per dataset for ad-hoc runs)."""
+    """MLflow via ``MlflowClient``; one experiment per artifact (and per dataset for ad-hoc
+    runs), each prepared for the UI the first time this tracker touches it."""
 
     def __init__(self, uri: str | None = None, root: Path | str = "runs"):
         import logging
@@ -76,18 +246,64 @@ class MlflowTracker:
             logging.getLogger(name).setLevel(logging.WARNING)
         self.root = Path(root)
         self.uri = uri or default_uri(root)
+        if self.uri.startswith(("http://", "https://")):
+            check_server(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
+        self._prepared: set[str] = set()
 
-    def experiment_id(self, name: str, create: bool = True) -> str | None:
+    def experiment_id(self, name: str, create: bool = True, description: str = "") -> str | None:
+        from mlflow.exceptions import MlflowException
+
         exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            return exp.experiment_id
-        if not create:
+        if exp is None and create:
+            location = None
+            if self.uri.startswith("sqlite:"):  # artifacts beside the local store, not ./mlruns
+                location = (self.root.resolve() / "mlartifacts").as_uri()
+            try:
+                self.client.create_experiment(name, artifact_location=location)
+            except MlflowException:  # another process created it first
+                pass
+            exp = self.client.get_experiment_by_name(name)
+        if exp is None:
             return None
-        location = None
-        if self.uri.startswith("sqlite:"):  # keep artifacts beside the local store, not ./mlruns
-            location = (self.root.resolve() / "mlartifacts").as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        if name not in self._prepared:
+            self._prepare(exp, description)
+            self._prepared.add(name)
+        return exp.experiment_id
+
+    def _prepare(self, exp, description: str) -> None:
+        """Tag the experiment as model training and store the runs-table view (only where
+        missing, so a user's own changes in the UI stay)."""
+        want = dict(EXPERIMENT_TAGS)
+        if description:
+            want["mlflow.note.content"] = description
+        now = int(time.time() * 1000)
+        for vid, (name, state) in VIEWS.items():
+            want[f"mlflow.sharedViewState.{vid}"] = json.dumps(
+                {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
+        from mlflow.exceptions import MlflowException
+
+        for k, v in want.items():
+            if k not in exp.tags:
+                try:
+                    self.client.set_experiment_tag(exp.experiment_id, k, v)
+                except MlflowException:  # another process set it in the same moment
+                    if k not in self.client.get_experiment(exp.experiment_id).tags:
+                        raise
+
+    def expand_in_view(self, experiment: str, run_id: str) -> None:
+        """Open ``run_id`` (a parent) in the experiment's saved view, so its children show."""
+        eid = self.experiment_id(experiment)
+        key = f"mlflow.sharedViewState.{VIEW_ID}"
+        raw = self.client.get_experiment(eid).tags.get(key)
+        try:
+            view = json.loads(raw)
+            state = json.loads(view["state"])
+        except (TypeError, ValueError, KeyError):  # replaced by a view we do not know
+            return
+        state.setdefault("runsExpanded", {})[run_id] = True
+        view["state"] = json.dumps(state)
+        self.client.set_experiment_tag(eid, key, json.dumps(view))
 
     def start(self, experiment, run_name, params, tags):
         run = self.client.create_run(self.experiment_id(experiment), run_name=run_name,
@@ -103,25 +319,65 @@ class MlflowTracker:
         self.client.update_run(run_id, status=RUNNING)
 
     def log_metrics(self, run_id, metrics, step):
-        import time
-
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, int(step))
                                                for k, v in metrics.items()])
 
+    def log_inputs(self, run_id, datasets):
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        inputs = [DatasetInput(Dataset(d["name"], d["digest"], d["source_type"], d["source"],
+                                       profile=d.get("profile")),
+                               [InputTag(MLFLOW_DATASET_CONTEXT, d["context"])])
+                  for d in datasets]
+        self.client.log_inputs(run_id, inputs)
+
     def log_artifact(self, run_id, path, subdir=None):
         self.client.log_artifact(run_id, str(path), subdir)
 
+    def log_table(self, run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
+        """``MlflowClient.log_table``, but replacing the table when it exists (log_table itself
+        appends, which would stack a summary once per rerun)."""
+        import posixpath
+        import tempfile
+
+        folder = posixpath.dirname(artifact_file) or None
+        if artifact_file not in [a.path for a in self.client.list_artifacts(run_id, folder)]:
+            self.client.log_table(run_id, table, artifact_file)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / posixpath.basename(artifact_file)
+            table.to_json(path, orient="split", index=False, date_format="iso")
+            self.client.log_artifact(run_id, str(path), folder)
+
+    def set_tags(self, run_id, tags):
+        from mlflow.entities import RunTag
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def heartbeat(self, run_id: str) -> None:
+        self.client.set_tag(run_id, HEARTBEAT_TAG, str(int(time.time())))
+
     def end(self, run_id, status):
         self.client.set_terminated(run_id, status=status)
+
+    def delete(self, run_id: str) -> None:
+        self.client.delete_run(run_id)
 
     # --- queries -------------------------------------------------------------------------
     def runs(self, experiment: str, filter_string: str = "") -> list:
         eid = self.experiment_id(experiment, create=False)
         if eid is None:
             return []
-        return self.client.search_runs([eid], filter_string=filter_string, max_results=5000)
+        out, token = [], None
+        while True:
+            page = self.client.search_runs([eid], filter_string=filter_string, max_results=1000,
+                                           page_token=token)
+            out += list(page)
+            token = page.token
+            if not token:
+                return out
 
     def find(self, experiment: str, config_hash: str, statuses: tuple[str, ...]) -> list:
         """Runs of this resolved config in these statuses, newest first."""

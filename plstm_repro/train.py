@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +22,9 @@ from torch import nn
 from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
 from .data.base import IGNORE
+from .errors import CheckpointError, NonFiniteLoss, Stopped
 from .models import build_model
-from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker
+from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
 
 
 @dataclass
@@ -31,6 +35,7 @@ class RunResult:
     checkpoint: Path | None = None
     seconds: float = 0.0
     skipped: bool = False
+    note: str = ""  # why a run was not trained here (busy elsewhere, diverged before)
 
 
 # --- model and data --------------------------------------------------------------------------
@@ -152,15 +157,29 @@ def save_checkpoint(path: Path, **payload) -> Path:
 
 
 def load_checkpoint(path: Path) -> dict:
+    """A checkpoint is data: tensors, numbers, strings, lists and dicts. It is unpickled with
+    ``weights_only=True``, so a file that would build any other object (and could run code while
+    doing so) is refused with a CheckpointError that says so, as is an unreadable file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint: no file at {path}")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # any unpickling failure means a bad file
-        raise ValueError(f"checkpoint: {path} is not a readable plstm checkpoint ({e})") from e
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a file we cannot use
+        text = str(e)
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found:
+            raise CheckpointError(
+                f"checkpoint: {path} was refused: it needs {found.group(1)}, and a plstm "
+                "checkpoint holds only tensors, numbers, strings, lists and dicts (loading "
+                "anything more could run code from the file)") from None
+        why = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
+        first = why.group(1) if why else (text.strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"checkpoint: {path} is not a readable plstm checkpoint "
+                              f"({first.strip()})") from None
     if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
-        raise ValueError(f"checkpoint: {path} lacks the config and model state it should hold")
+        raise CheckpointError(f"checkpoint: {path} lacks the config and model state it should "
+                              "hold")
     return ck
 
 
@@ -178,9 +197,49 @@ def dist_info():
     return None, 0, 1
 
 
+def start_run(tracker: Tracker, cfg: RunConfig, experiment: str, run_name: str = "",
+              tags: dict | None = None) -> str:
+    """Create the tracked run of ``cfg``: the resolved config as params; its hash, dataset, model
+    and seed as tags, then ``tags`` (which may name a parent run, ``mlflow.parentRunId``)."""
+    all_tags = {"config_hash": config_hash(cfg), "dataset": cfg.data.name,
+                "model": cfg.model.name, "seed": cfg.seed, **(tags or {})}
+    return tracker.start(experiment, run_name or f"{cfg.data.name}-{cfg.model.name}", flat(cfg),
+                         all_tags)
+
+
+class StopRequest:
+    """SIGINT and SIGTERM (what a scheduler sends) set a flag that the loop reads between
+    batches: the step in progress completes, a checkpoint is written, then the run ends KILLED.
+    A second signal interrupts at once. Only the main thread can own signal handlers; elsewhere
+    this does nothing and Ctrl-C raises KeyboardInterrupt as usual."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise Stopped(signum)
+        self.signum = signum
+
+
 def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "adhoc",
         run_name: str = "", tags: dict | None = None, root: Path | str = "runs",
-        resume_run_id: str | None = None, progress: bool = True,
+        resume_run_id: str | None = None, progress: bool = True, run_id: str | None = None,
+        checkpoint_every_s: float | None = 600.0,
         evaluations: dict[str, dict] | None = None) -> RunResult:
     """Train ``cfg`` and evaluate on the test split after every epoch.
 
@@ -188,10 +247,16 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     evaluates the model on the test split under each of them every epoch, logged as
     ``<label>/<metric>`` (e.g. ``rho_0.4/test_acc``): another data setting, no retraining.
 
-    Logs params, tags and per-epoch metrics to ``tracker``; writes ``runs/checkpoints/<run>/
-    last.pt`` after every epoch; on Ctrl-C the run ends KILLED, on an exception FAILED, and
-    ``resume_run_id`` continues such a run from its last checkpoint. Under torch.distributed
-    each rank trains on its share of every global batch and only rank 0 logs and saves.
+    Logs params, tags, dataset inputs and per-epoch metrics to ``tracker`` (into ``run_id`` when
+    the caller already created the run, else into a new one); writes ``runs/checkpoints/<run>/
+    last.pt`` after every epoch and, inside an epoch, every ``checkpoint_every_s`` seconds.
+    SIGINT or SIGTERM stops at the next batch boundary with a checkpoint and the run ends KILLED
+    (``Stopped``); a non-finite loss ends it FAILED (``NonFiniteLoss``) keeping the last good
+    checkpoint; any other exception ends it FAILED. ``resume_run_id`` continues such a run from
+    its checkpoint, mid-epoch included, to the same weights as an uninterrupted run (randomness
+    inside an epoch must come from ``gen`` or be keyed by (seed, epoch, sample), as the event
+    splits' ``set_epoch`` is). Under torch.distributed each rank trains on its share of every
+    global batch and only rank 0 logs and saves.
     """
     dist, rank, world = dist_info()
     tracker = tracker if (tracker is not None and rank == 0) else NullTracker()
@@ -205,7 +270,7 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                        train_set).to(cfg.train.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    start_epoch, step, epochs = 1, 0, []
+    start_epoch, step, epochs, partial = 1, 0, [], None
     if resume_run_id:
         ck = load_checkpoint(checkpoint_path(root, resume_run_id))
         if ck["config"] != to_dict(cfg):
@@ -215,13 +280,14 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         gen.set_state(ck["generator"])
         start_epoch, step = ck["epoch"] + 1, ck["step"]
         epochs = list(ck.get("epochs", []))
+        partial = ck.get("partial")
         run_id = resume_run_id
         tracker.reopen(run_id)
     else:
-        all_tags = {"config_hash": config_hash(cfg), "dataset": cfg.data.name,
-                    "model": cfg.model.name, "seed": cfg.seed, **(tags or {})}
-        run_id = tracker.start(experiment, run_name or f"{cfg.data.name}-{cfg.model.name}",
-                               flat(cfg), all_tags)
+        if run_id is None:
+            run_id = start_run(tracker, cfg, experiment, run_name, tags)
+        tracker.log_inputs(run_id, [describe_split(cfg, "train", train_set),
+                                    describe_split(cfg, "test", test_set)])
     train_model = model
     if dist is not None:
         train_model = nn.parallel.DistributedDataParallel(model)
@@ -229,66 +295,110 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     status = FAILED
     tc = cfg.train
     label = run_name or f"{cfg.data.name}/{cfg.model.name}"
+    done_epoch = start_epoch - 1
+    saved = f"after epoch {done_epoch}" if ck_path.exists() else ""
+
+    def save(within: dict | None = None) -> None:
+        """The state after ``done_epoch`` epochs, plus ``within`` = where we are inside the next
+        one (its first batches done, the generator at its start, the running sums)."""
+        nonlocal saved
+        saved = (f"after epoch {done_epoch}" if within is None else
+                 f"in epoch {within['epoch']} after batch {within['batch']}")
+        if rank == 0:
+            save_checkpoint(ck_path, config=to_dict(cfg), model=model.state_dict(),
+                            optimizer=opt.state_dict(), generator=gen.get_state(),
+                            epoch=done_epoch, step=step, epochs=epochs, partial=within)
+
+    last_save, last_loss = time.monotonic(), float("nan")
     try:
-        for epoch in range(start_epoch, tc.epochs + 1):
-            t0 = time.time()
-            model.train()
-            tot, hits, seen, preds = 0.0, 0.0, 0, 0
-            win_loss, win_hits, win_n, win_preds = 0.0, 0.0, 0, 0
-            if hasattr(train_set, "set_epoch"):  # event data: a fresh rho drop every epoch
-                train_set.set_epoch(epoch)
-            groups = batches(len(train_set), tc.batch_size, gen,
-                             train_set.lengths if tc.bucket else None)
-            bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
-                       progress and rank == 0)
-            for idx in groups:
-                part = idx if world == 1 else idx.tensor_split(world)[rank]
-                # a rank left without rows still runs the batch (DDP needs every rank's
-                # backward) with weight 0
-                b = train_set.batch(part if len(part) else idx).to(tc.device)
-                out = train_model(*b.inputs)
-                loss, h, npred = loss_and_hits(out, b)
-                # each rank's mean is weighted by its share, so DDP's gradient average is the
-                # mean over the global batch, equal to a single process
-                (loss * (len(part) * world / len(idx))).backward()
-                if tc.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                n_rows = len(part)
-                lsum, hsum, nsum, psum = _reduce(dist, float(loss.detach()) * n_rows,
-                                                 h if n_rows else 0.0, n_rows,
-                                                 npred if n_rows else 0)
-                tot, hits, seen, preds = tot + lsum, hits + hsum, seen + nsum, preds + psum
-                win_loss, win_hits = win_loss + lsum, win_hits + hsum
-                win_n, win_preds = win_n + nsum, win_preds + psum
-                bar.update(1)
-                bar.set_postfix(loss=f"{tot / seen:.4f}")
-                if tc.log_every and step % tc.log_every == 0:
-                    m = {"step_train_loss": win_loss / win_n}
-                    if train_set.task == "classification":
-                        m["step_train_acc"] = 100.0 * win_hits / win_preds
-                    tracker.log_metrics(run_id, m, step)
-                    win_loss, win_hits, win_n, win_preds = 0.0, 0.0, 0, 0
+        with StopRequest() as stop:
+            for epoch in range(start_epoch, tc.epochs + 1):
+                t0 = time.time()
+                model.train()
+                # running sums: loss, hits, rows; and the same over the log_every window
+                # (and predictions: one per sequence, or per word for GRID)
+                run = {"loss": 0.0, "hits": 0.0, "n": 0, "p": 0,
+                       "wloss": 0.0, "whits": 0.0, "wn": 0, "wp": 0}
+                first = 0
+                if partial is not None and partial["epoch"] == epoch:  # resume inside it
+                    gen.set_state(partial["generator"])
+                    first, run = partial["batch"], dict(partial["sums"])
+                    t0 -= partial["seconds"]
+                partial = None
+                if hasattr(train_set, "set_epoch"):  # event data: a fresh rho drop every epoch
+                    train_set.set_epoch(epoch)
+                epoch_gen = gen.get_state()  # the batches below are drawn from this state
+                groups = batches(len(train_set), tc.batch_size, gen,
+                                 train_set.lengths if tc.bucket else None)
+                bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
+                           progress and rank == 0, initial=first)
+                for i in range(first, len(groups)):
+                    idx = groups[i]
+                    part = idx if world == 1 else idx.tensor_split(world)[rank]
+                    # a rank left without rows still runs the batch (DDP needs every rank's
+                    # backward) with weight 0
+                    b = train_set.batch(part if len(part) else idx).to(tc.device)
+                    out = train_model(*b.inputs)
+                    loss, h, npred = loss_and_hits(out, b)
+                    # each rank's mean is weighted by its share, so DDP's gradient average is
+                    # the mean over the global batch, equal to a single process
+                    (loss * (len(part) * world / len(idx))).backward()
+                    if tc.grad_clip > 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+                    step += 1
+                    n_rows = len(part)
+                    lsum, hsum, nsum, psum, asked = _reduce(
+                        dist, float(loss.detach()) * n_rows, h if n_rows else 0.0, n_rows,
+                        npred if n_rows else 0, float(stop.signum is not None))
+                    if not math.isfinite(lsum):
+                        raise NonFiniteLoss(
+                            f"non-finite loss ({lsum / max(nsum, 1):g}) at step {step} (epoch "
+                            f"{epoch}, batch {i + 1}/{len(groups)}); last finite loss "
+                            f"{last_loss:.4g}; learning rate {tc.lr:g}. Run {run_id[:8]} is "
+                            "FAILED; " + (f"its last checkpoint ({saved}) stays: {ck_path}"
+                                          if saved else "no checkpoint was written yet"))
+                    last_loss = lsum / max(nsum, 1)
+                    for k, v in (("loss", lsum), ("hits", hsum), ("n", nsum), ("p", psum)):
+                        run[k] += v
+                        run["w" + k] += v
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{run['loss'] / run['n']:.4f}")
+                    if tc.log_every and step % tc.log_every == 0:
+                        m = {"step_train_loss": run["wloss"] / run["wn"]}
+                        if train_set.task == "classification":
+                            m["step_train_acc"] = 100.0 * run["whits"] / run["wp"]
+                        tracker.log_metrics(run_id, m, step)
+                        run.update(wloss=0.0, whits=0.0, wn=0, wp=0)
+                    due = checkpoint_every_s is not None and \
+                        time.monotonic() - last_save >= checkpoint_every_s
+                    if asked or due:
+                        save({"epoch": epoch, "batch": i + 1, "generator": epoch_gen,
+                              "sums": dict(run), "seconds": time.time() - t0})
+                        last_save = time.monotonic()
+                        if asked:
+                            raise Stopped(stop.signum or signal.SIGTERM)
+                    if tc.max_steps and step >= tc.max_steps:
+                        break
+                bar.close()
+                metrics = {"train_loss": run["loss"] / run["n"],
+                           "epoch_time_s": time.time() - t0}
+                if train_set.task == "classification":
+                    metrics["train_acc"] = 100.0 * run["hits"] / run["p"]
+                metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
+                for cond, data in extra_tests.items():
+                    res = evaluate(model, data, tc.eval_batch_size, tc.device)
+                    metrics.update({f"{cond}/{k}": v for k, v in res.items()})
+                tracker.log_metrics(run_id, metrics, epoch)
+                epochs.append(metrics)
+                done_epoch = epoch
+                save()
+                last_save = time.monotonic()
+                if _reduce(dist, float(stop.signum is not None))[0]:  # a signal during eval
+                    raise Stopped(stop.signum or signal.SIGTERM)
                 if tc.max_steps and step >= tc.max_steps:
                     break
-            bar.close()
-            metrics = {"train_loss": tot / seen, "epoch_time_s": time.time() - t0}
-            if train_set.task == "classification":
-                metrics["train_acc"] = 100.0 * hits / preds
-            metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
-            for cond, data in extra_tests.items():
-                res = evaluate(model, data, tc.eval_batch_size, tc.device)
-                metrics.update({f"{cond}/{k}": v for k, v in res.items()})
-            tracker.log_metrics(run_id, metrics, epoch)
-            epochs.append(metrics)
-            if rank == 0:
-                save_checkpoint(ck_path, config=to_dict(cfg), model=model.state_dict(),
-                                optimizer=opt.state_dict(), generator=gen.get_state(),
-                                epoch=epoch, step=step, epochs=epochs)
-            if tc.max_steps and step >= tc.max_steps:
-                break
         if rank == 0 and ck_path.exists():
             tracker.log_artifact(run_id, ck_path, "checkpoint")
             if epochs:
@@ -298,6 +408,10 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         status = FINISHED
     except KeyboardInterrupt:
         status = KILLED
+        raise
+    except NonFiniteLoss as e:
+        tracker.set_tags(run_id, {"plstm.failure": f"non-finite loss at step {step}"})
+        e.run_id = run_id
         raise
     finally:
         tracker.end(run_id, status)
@@ -315,9 +429,10 @@ def _reduce(dist, *vals):
     return tuple(t.tolist())
 
 
-def _bar(total: int, desc: str, enabled: bool):
+def _bar(total: int, desc: str, enabled: bool, initial: int = 0):
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True,
+                initial=initial)
 
 
 # --- evaluation of a trained model ------------------------------------------------------------

@@ -49,15 +49,27 @@ def test_every_command_has_an_example(cmd):
 def test_train_logs_everything_and_eval_rebuilds_from_checkpoint(runs):
     out = ok("train", "sines", "--model", "phased", "--scale", "smoke", "--no-progress",
              "--set", "data.sampling=async", "--set", "train.epochs=2", "--runs-dir", runs)
-    assert "done  fig3d | Phased LSTM | async | seed 0" in out
+    assert "done  train-sines | Phased LSTM | async | seed 0" in out
     tr = MlflowTracker(root=runs)
-    (run,) = tr.runs("fig3d")
+    assert tr.runs("fig3d") == []  # ad-hoc runs stay out of the artifact's experiment
+    (run,) = tr.runs("train-sines")
     assert run.info.status == "FINISHED"
     p, tags, m = run.data.params, run.data.tags, run.data.metrics
     assert p["data.sampling"] == "async" and p["model.name"] == "phased_lstm"
     assert p["train.epochs"] == "2" and p["model.tau_init"] == "(0.0, 3.0)"
     assert tags["artifact"] == "fig3d" and tags["scale"] == "smoke" and tags["git_commit"]
     assert tags["paper_ref"] == "Fig. 3d" and tags["variant"] == "Phased LSTM"
+    assert tags["plstm.role"] == "adhoc" and "smoke" in run.info.run_name
+    assert tags["plstm.hardware"] and tags["mlflow.source.git.commit"] == tags["git_commit"]
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"sines-train", "sines-test"}
+    assert len(inputs["sines-train"].dataset.digest) == 16
+    assert inputs["sines-train"].dataset.digest != inputs["sines-test"].dataset.digest
+    assert '"sampling": "async"' in inputs["sines-train"].dataset.source
+    assert [t.value for t in inputs["sines-test"].tags] == ["testing"]
+    exp = tr.client.get_experiment_by_name("train-sines")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "metrics.`test_acc`" in exp.tags["mlflow.sharedViewState.plstm"]
     for k in ("train_loss", "test_loss", "test_acc", "epoch_time_s", "gate_openness",
               "updates_per_neuron"):
         assert k in m, k
@@ -111,7 +123,7 @@ def test_interrupted_run_is_marked_and_resumes(runs, monkeypatch, exc, status):
     with pytest.raises(exc):
         runner_mod.train(**args)
     tr = MlflowTracker(root=runs)
-    (run,) = tr.runs("fig3d")
+    (run,) = tr.runs("train-sines")
     assert run.info.status == status
     rid = run.info.run_id
     ck = torch.load(runs / "checkpoints" / rid / "last.pt", weights_only=False)
@@ -119,7 +131,7 @@ def test_interrupted_run_is_marked_and_resumes(runs, monkeypatch, exc, status):
     monkeypatch.setattr(train_mod, "evaluate", real_eval)
     res = runner_mod.train(**args, resume=True)
     assert res.run_id == rid and res.status == "FINISHED"
-    (run,) = tr.runs("fig3d")
+    (run,) = tr.runs("train-sines")
     assert run.info.status == "FINISHED"
     steps = [h.step for h in tr.client.get_metric_history(rid, "test_acc")]
     assert steps == [1, 2, 3]
@@ -160,7 +172,8 @@ def test_resumed_run_equals_uninterrupted_run(runs, monkeypatch):
     (["train", "sines", "--set", "train.epochs"], "--set: expected key=value"),
     (["reproduce", "fig9"], "artifact: unknown 'fig9'; valid: fig3d, fig4a, fig4b"),
     (["plot", "fig9"], "artifact: unknown 'fig9'"),
-    (["eval", "nope"], "eval: 'nope' is not a checkpoint file"),
+    (["eval", "nope"], "eval: 'nope' is neither a checkpoint file nor a run id"),
+    (["eval", "abc123"], "eval: 'abc123' is not a checkpoint file, and no run ids"),
     (["download", "cifar"], "dataset: unknown 'cifar'"),
 ])
 def test_bad_input_gives_one_clear_line(runs, args, message):
@@ -182,15 +195,6 @@ def test_download_and_preprocess(runs, tmp_path):
     assert res.exit_code != 0 and "train-images-idx3-ubyte.gz" in out
     out = ok("preprocess", "sines", "--scale", "smoke", "--set", "data.sampling=highres")
     assert '"n": 48' in out and '"time_unit": "ms"' in out
-
-
-def test_ui_points_mlflow_at_the_local_store(runs, monkeypatch):
-    seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda cmd: seen.setdefault("cmd", cmd) and 0)
-    ok("ui", "--runs-dir", runs, "--port", "5123")
-    cmd = seen["cmd"]
-    assert cmd[1:4] == ["-m", "mlflow", "ui"] and "127.0.0.1" in cmd and "5123" in cmd
-    assert cmd[cmd.index("--backend-store-uri") + 1].endswith("runs/mlflow.db")
 
 
 def test_reproduce_all_goes_on_past_a_missing_dataset(runs, monkeypatch):
@@ -221,7 +225,8 @@ def test_mnist_pipeline_end_to_end_on_generated_idx_files(runs, monkeypatch, tmp
     assert "mnist is in data/mnist" in ok("download", "mnist", "--from", src)
     out = ok("reproduce", "mnist", "--scale", "smoke", "--no-progress", "--runs-dir", runs)
     assert out.count("done  mnist") == 2
-    (r,) = [r for r in MlflowTracker(root=runs).runs("mnist") if r.data.tags["variant"] == "LSTM"]
+    (r,) = [r for r in MlflowTracker(root=runs).runs("mnist")
+            if r.data.tags.get("variant") == "LSTM"]
     assert r.data.params["model.hidden_size"] == "8" and r.data.params["train.batch_size"] == "16"
     tr = MlflowTracker(root=runs)
     assert [h.step for h in tr.client.get_metric_history(r.info.run_id, "step_train_acc")] == \
@@ -232,9 +237,14 @@ def test_mnist_pipeline_end_to_end_on_generated_idx_files(runs, monkeypatch, tmp
 def test_plot_without_scale_falls_back_to_a_complete_scale(runs):
     ok("reproduce", "fig4a", "--scale", "smoke", "--no-progress", "--runs-dir", runs)
     # one quick-scale run: the quick grid is incomplete, so an unscaled plot uses smoke
-    ok("train", "sines2", "--model", "phased", "--scale", "quick", "--no-progress",
-       "--runs-dir", runs, "--set", "data.n_train=32", "--set", "data.n_test=16",
-       "--set", "train.epochs=1", "--set", "model.hidden_size=8")
+    from plstm_repro.config import apply_overrides
+    from plstm_repro.experiments import ARTIFACTS
+
+    art = ARTIFACTS["fig4a"]
+    cfg = apply_overrides(art.runs("quick")[0][3], {"data.n_train": 32, "data.n_test": 16,
+                                                    "train.epochs": 1, "model.hidden_size": 8})
+    runner_mod.run_one(cfg, art, "quick", MlflowTracker(root=runs), runs, progress=False,
+                       echo=lambda s: None)
     out = ok("plot", "fig4a", "--runs-dir", runs)
     assert "figures/fig4a/smoke/fig4a.png" in out
     res, out = invoke("plot", "fig4a", "--scale", "quick", "--runs-dir", runs)

@@ -23,7 +23,7 @@ def run(cmd, cwd):
 
 
 def final_weights(runs):
-    (r,) = MlflowTracker(root=runs).runs("fig3d")
+    (r,) = MlflowTracker(root=runs).runs("train-sines")
     assert r.info.status == "FINISHED"
     ck = torch.load(runs / "checkpoints" / r.info.run_id / "last.pt", weights_only=False)
     return ck["model"], r
@@ -35,7 +35,7 @@ def test_two_processes_equal_one(tmp_path):
     out = run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                "--master-port", "29533", "-m", "plstm_repro", *ARGS, "--runs-dir", two],
               tmp_path)
-    assert out.count("done  fig3d") == 1  # only rank 0 prints and tracks
+    assert out.count("done  train-sines") == 1  # only rank 0 prints and tracks
     w1, r1 = final_weights(one)
     w2, r2 = final_weights(two)
     for k in w1:

@@ -1,7 +1,9 @@
 """Lazy build of the C++ kernels (plstm_repro/csrc/plstm_ops.cpp) with torch.utils.cpp_extension.
 
-The extension is compiled on first use (35-50 s once) into ``$TORCH_EXTENSIONS_DIR`` or
-``~/.cache/plstm_repro/torch_extensions`` and reused afterwards. If it cannot be built (no
+The extension is compiled on first use (35-50 s once, announced by one line on stderr) into
+``$TORCH_EXTENSIONS_DIR`` or ``~/.cache/plstm_repro/torch_extensions``, in a folder named by
+the content of the sources, the flags and the torch and Python versions; every later process
+(and every checkout with the same sources) imports that module directly, without a compiler. If it cannot be built (no
 compiler, no ninja), :func:`load_extension` warns once and returns None, and callers use the
 pure-PyTorch path. ``PLSTM_NO_EXTENSION=1`` skips the build (same fallback, no warning).
 """
@@ -9,7 +11,9 @@ pure-PyTorch path. ``PLSTM_NO_EXTENSION=1`` skips the build (same fallback, no w
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -37,14 +41,42 @@ def _variants() -> list[tuple[str, list[str], list[str]]]:
     return [(name + "_omp", flags + ["-fopenmp"], ["-fopenmp"]), (name, flags, [])]
 
 
+def _key(cflags: list[str], ldflags: list[str]) -> str:
+    """What the module depends on: every source's content, the flags, torch and Python."""
+    h = hashlib.sha1(_SOURCE.read_bytes())  # a missing source fails here, as a build would
+    for p in sorted(_SOURCE.parent.iterdir()):
+        if p.suffix in (".cpp", ".h", ".hpp", ".cu", ".cuh"):
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    h.update(repr((cflags, ldflags, torch.__version__, sys.version_info[:2])).encode())
+    return h.hexdigest()[:12]
+
+
+def _import_built(name: str, build: Path):
+    """The module already built in ``build``, or None."""
+    lib = build / f"{name}{'.pyd' if sys.platform == 'win32' else '.so'}"
+    if not lib.is_file():
+        return None
+    try:
+        spec = importlib.util.spec_from_file_location(name, lib)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    except (ImportError, OSError):  # a partial or foreign file: build again
+        return None
+
+
 def _build(name: str, cflags: list[str], ldflags: list[str]):
     from torch.utils.cpp_extension import load
 
-    # One folder per variant and per checkout: torch rebuilds when the source's path changes,
-    # so two checkouts sharing one folder would rebuild each other's module on every switch.
-    where = hashlib.sha1(str(_SOURCE).encode()).hexdigest()[:8]
-    build = _build_dir() / f"{name}_{where}"
+    # One folder per variant and per content of the sources: once built, every process and
+    # checkout imports the module as it is (torch's own check would rebuild when a source's
+    # path or ninja's view of it changes); an edited source gets a new folder.
+    build = _build_dir() / f"{name}_{_key(cflags, ldflags)}"
+    module = _import_built(name, build)
+    if module is not None:
+        return module
     build.mkdir(parents=True, exist_ok=True)
+    print("plstm_repro: compiling the fused kernels, once, ~35 s", file=sys.stderr, flush=True)
     return load(name=name, sources=[str(_SOURCE)], extra_cflags=cflags, extra_ldflags=ldflags,
                 build_directory=str(build), verbose=False)
 

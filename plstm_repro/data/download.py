@@ -21,11 +21,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..errors import EnvironmentProblem
+
 CHUNK = 1 << 16
 USER_AGENT = "plstm-repro/0.1 (+urllib)"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(EnvironmentProblem):
     """A file could not be downloaded or placed; the message says how to place it by hand."""
 
 
