@@ -128,3 +128,49 @@ def test_declared_claims_name_their_artifacts_labels(aid):
             for q in [*quantities(check.left), *quantities(check.right)]:
                 assert q.variant in variants, (c.id, q)
                 assert q.condition is None or q.condition in conditions, (c.id, q)
+
+
+def _table1_history(pl_upd=159.0, bn04=94.8, cnn04=90.7, pl_first=90.3):
+    """FAKE numbers shaped like Table 1's (epochs 1..2), to exercise the declared claims."""
+    rows = []
+    for var, first, last, r04, r10, upd in (("Phased LSTM", pl_first, 97.3, 95.1, 97.3, pl_upd),
+                                             ("BN-LSTM", 40.9, 96.9, bn04, 96.6, 3153.0),
+                                             ("CNN", 73.8, 95.0, cnn04, 95.0, None)):
+        rows += [(var, "default", 0, "test_acc", [first, last]),
+                 (var, "default", 0, "rho_0.4/test_acc", [r04 - 5, r04]),
+                 (var, "default", 0, "rho_1.0/test_acc", [r10 - 5, r10])]
+        if upd is not None:
+            rows.append((var, "default", 0, "updates_per_neuron", [upd, upd]))
+    return history(rows)
+
+
+def test_table1_declared_claims_follow_the_numbers():
+    claims = {c.id: c for c in paper_values("table1").claims}
+    assert set(claims) == {"table1-epoch1", "table1-best", "table1-rho", "table1-updates"}
+    h = _table1_history()  # the paper's own numbers: every claim holds
+    assert {k: c.evaluate(h).verdict for k, c in claims.items()} == dict.fromkeys(claims, HOLDS)
+    assert claims["table1-updates"].evaluate(_table1_history(pl_upd=400.0)).verdict == FAILS
+    assert claims["table1-rho"].evaluate(_table1_history(bn04=88.0)).verdict == FAILS
+    assert claims["table1-epoch1"].evaluate(_table1_history(pl_first=30.0)).verdict == FAILS
+    # the synthetic stand-in is judged by the same claims
+    assert [c.id for c in paper_values("nmnist-synthetic").claims] == list(claims)
+
+
+def test_fig6c_declared_claims_follow_the_numbers():
+    claims = {c.id: c for c in paper_values("fig6c").claims}
+    rows = []
+    for var, loss in (("Phased LSTM", [2.0, 1.0]), ("BN-LSTM", [3.0, 2.0]), ("LSTM", [3.0, 2.5])):
+        for res in ("low", "high"):
+            rows += [(var, res, 0, "video/test_loss", loss),
+                     (var, res, 0, "video/test_acc", [40.0, 70.0]),
+                     (var, res, 0, "audio/test_acc", [95.0, 99.0]),
+                     (var, res, 0, "test_acc", [96.0, 99.2])]
+    h = history(rows)
+    assert {k: c.evaluate(h).verdict for k, c in claims.items()} == dict.fromkeys(claims, HOLDS)
+    slow = h.copy()
+    slow.loc[(slow["variant"] == "Phased LSTM") & (slow["metric"] == "video/test_loss"),
+             "value"] = 5.0
+    assert claims["fig6c-faster"].evaluate(slow).verdict == FAILS
+    low = h.copy()
+    low.loc[(low["variant"] == "LSTM") & (low["metric"] == "audio/test_acc"), "value"] = 97.0
+    assert claims["fig6c-audio"].evaluate(low).verdict == FAILS
