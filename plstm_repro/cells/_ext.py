@@ -1,4 +1,5 @@
-"""Lazy build of the C++ kernels (plstm_repro/csrc/plstm_ops.cpp) with torch.utils.cpp_extension.
+"""Lazy build of the C++ kernels (plstm_repro/csrc/plstm_ops.cpp and, in the same module, the
+BN-LSTM's bnlstm_ops.cpp) with torch.utils.cpp_extension.
 
 The extension is compiled on first use (35-50 s once) into ``$TORCH_EXTENSIONS_DIR`` or
 ``~/.cache/plstm_repro/torch_extensions`` and reused afterwards. If it cannot be built (no
@@ -37,6 +38,11 @@ def _variants() -> list[tuple[str, list[str], list[str]]]:
     return [(name + "_omp", flags + ["-fopenmp"], ["-fopenmp"]), (name, flags, [])]
 
 
+def _sources() -> list[Path]:
+    # One module for both kernels: users pay one build (ninja compiles the files in parallel).
+    return [_SOURCE, _SOURCE.with_name("bnlstm_ops.cpp")]
+
+
 def _build(name: str, cflags: list[str], ldflags: list[str]):
     from torch.utils.cpp_extension import load
 
@@ -45,8 +51,8 @@ def _build(name: str, cflags: list[str], ldflags: list[str]):
     where = hashlib.sha1(str(_SOURCE).encode()).hexdigest()[:8]
     build = _build_dir() / f"{name}_{where}"
     build.mkdir(parents=True, exist_ok=True)
-    return load(name=name, sources=[str(_SOURCE)], extra_cflags=cflags, extra_ldflags=ldflags,
-                build_directory=str(build), verbose=False)
+    return load(name=name, sources=[str(s) for s in _sources()], extra_cflags=cflags,
+                extra_ldflags=ldflags, build_directory=str(build), verbose=False)
 
 
 def load_extension():
