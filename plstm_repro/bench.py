@@ -1,8 +1,11 @@
-"""Speed of the Phased LSTM paths against torch.nn.LSTM, measured in one interleaved run.
+"""Speed of the Phased LSTM and BN-LSTM paths against torch.nn.LSTM, measured in one interleaved
+run.
 
 Methods: ``nn.LSTM``; ``reference`` (PhasedLSTM's plain PyTorch loop); ``fused`` (the fused
 recurrence: C++ kernels on the CPU); ``sparse`` (event-driven eval, inference only); ``naive``
 (a per-step cell that recomputes the time gate in Python ops at each step, as public ports do).
+BN-LSTM rows (model "BN-LSTM") time BNLSTM's ``reference`` loop and its ``fused`` kernels against
+the same nn.LSTM calls; the BN-LSTM gets t as one more input feature (F + 1), as in the paper.
 Modes: ``train`` = forward + backward in train() (leak on), ``infer`` = forward under no_grad in
 eval(). Each repeat runs every method in turn, so machine noise hits all of them alike; each
 timed call comes right after an untimed call of the same method (steady state, as
@@ -25,24 +28,32 @@ import torch
 from torch import nn
 
 from .cells import _ext
+from .cells.baselines import BNLSTM
 from .cells.functional import gate_from_phase, phase
 from .cells.phased_lstm import PhasedLSTM
 from .cells.sparse import sparse_forward
 
 # Timestamps are 0.1 ms apart on average; tau ~ exp(U(0, 3)) ms, so about r_on of the steps open.
+# "bn": BN-LSTM rows too (the models of Fig. 3d, 4a and N-MNIST).
 FULL_SHAPES = [
-    {"name": "sines T=125", "B": 32, "F": 1, "H": 110, "T": 125, "modes": ("train", "infer")},
-    {"name": "sines T=500", "B": 32, "F": 1, "H": 110, "T": 500, "modes": ("train", "infer")},
-    {"name": "sines T=1250", "B": 32, "F": 1, "H": 110, "T": 1250, "modes": ("train", "infer")},
-    {"name": "N-MNIST", "B": 32, "F": 41, "H": 110, "T": 3000, "modes": ("train", "infer")},
+    {"name": "sines T=125", "B": 32, "F": 1, "H": 110, "T": 125, "modes": ("train", "infer"),
+     "bn": True},
+    {"name": "sines T=500", "B": 32, "F": 1, "H": 110, "T": 500, "modes": ("train", "infer"),
+     "bn": True},
+    {"name": "sines T=1250", "B": 32, "F": 1, "H": 110, "T": 1250, "modes": ("train", "infer"),
+     "bn": True},
+    {"name": "N-MNIST", "B": 32, "F": 41, "H": 110, "T": 3000, "modes": ("train", "infer"),
+     "bn": True},
     {"name": "stream B=1", "B": 1, "F": 41, "H": 110, "T": 3000, "modes": ("infer",)},
     {"name": "seed MNIST", "B": 256, "F": 1, "H": 32, "T": 784, "modes": ("train", "infer")},
 ]
 QUICK_SHAPES = [
-    {"name": "tiny", "B": 4, "F": 2, "H": 8, "T": 20, "modes": ("train", "infer")},
+    {"name": "tiny", "B": 4, "F": 2, "H": 8, "T": 20, "modes": ("train", "infer"), "bn": True},
     {"name": "tiny stream", "B": 1, "F": 2, "H": 8, "T": 30, "modes": ("infer",)},
 ]
 METHODS = ("nn.LSTM", "reference", "fused", "sparse", "naive")
+BN_METHODS = ("nn.LSTM", "reference", "fused")
+MODELS = ("Phased LSTM", "BN-LSTM")
 
 
 class NaiveCell(nn.Module):
@@ -87,6 +98,9 @@ def _runners(shape, x, t):
     fus = PhasedLSTM(F, H, backend="auto")
     fus.load_state_dict(ref.state_dict())
     naive = NaiveCell(F, H)
+    bn_ref = BNLSTM(F, H, backend="reference")
+    bn_fus = BNLSTM(F, H, backend="auto")
+    bn_fus.load_state_dict(bn_ref.state_dict())
 
     def train(fn, model):
         def run():
@@ -107,6 +121,9 @@ def _runners(shape, x, t):
         "fused": (fus, lambda: fus(x, t)[0]),
         "naive": (naive, lambda: naive(x, t)),
     }
+    if shape.get("bn"):
+        calls["bn reference"] = (bn_ref, lambda: bn_ref(x, t)[0])
+        calls["bn fused"] = (bn_fus, lambda: bn_fus(x, t)[0])
     out = {}
     for mode in shape["modes"]:
         wrap = train if mode == "train" else infer
@@ -122,14 +139,15 @@ def _median_ms(samples):
 
 
 def _table(results) -> str:
-    head = f"{'shape':<14} {'mode':<6}" + "".join(f"{m:>20}" for m in METHODS)
+    head = f"{'shape':<14} {'model':<12} {'mode':<6}" + "".join(f"{m:>20}" for m in METHODS)
     lines = [head, "-" * len(head)]
     for row in results:
         cells = []
         for m in METHODS:
             r = row["methods"].get(m)
             cells.append(f"{r['median_ms']:9.1f} ms {r['ratio']:5.2f}x" if r else f"{'-':>20}")
-        lines.append(f"{row['shape']:<14} {row['mode']:<6}" + "".join(f"{c:>20}" for c in cells))
+        lines.append(f"{row['shape']:<14} {row['model']:<12} {row['mode']:<6}"
+                     + "".join(f"{c:>20}" for c in cells))
     return "\n".join(lines)
 
 
@@ -139,7 +157,8 @@ def _chart(results, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['shape']}\n{r['mode']}" for r in results]
+    labels = [f"{r['shape']}\n{r['mode']}" + ("\nBN-LSTM" if r["model"] == "BN-LSTM" else "")
+              for r in results]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(results)), 4))
     width = 0.8 / len(METHODS)
     for i, m in enumerate(METHODS):
@@ -150,7 +169,7 @@ def _chart(results, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xticks(range(len(results)), labels, fontsize=8)
     ax.set_ylabel("time / nn.LSTM time (log)")
-    ax.set_title("Phased LSTM paths vs torch.nn.LSTM (median, same run)")
+    ax.set_title("Phased LSTM and BN-LSTM paths vs torch.nn.LSTM (median, same run)")
     ax.legend(fontsize=8, ncol=len(METHODS))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -167,7 +186,8 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
               quick: bool = False, progress: bool = True) -> dict:
     """Time every method on every shape; print a table; write bench.json and bench.png.
 
-    ``shapes``: list of dicts (name, B, F, H, T, modes) or None for the paper's shapes
+    ``shapes``: list of dicts (name, B, F, H, T, modes, optional bn: BN-LSTM rows too) or None
+    for the paper's shapes
     (``quick``: tiny shapes and 2 repeats, for tests). Returns the JSON-ready dict.
     """
     if repeats < 1:
@@ -195,20 +215,25 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
                 samples[key].append(time.perf_counter() - start)
         for mode in shape["modes"]:
             base = _median_ms(samples[(mode, "nn.LSTM")])
-            row = {"shape": shape["name"], "mode": mode,
-                   **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
-            for (m_mode, method), s in samples.items():
-                if m_mode == mode:
+            for model in MODELS if shape.get("bn") else MODELS[:1]:
+                row = {"shape": shape["name"], "model": model, "mode": mode,
+                       **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
+                for (m_mode, key), s in samples.items():
+                    # BN-LSTM rows: nn.LSTM and the "bn ..." methods, named without the prefix
+                    mine = key == "nn.LSTM" or key.startswith("bn ") == (model == "BN-LSTM")
+                    if m_mode != mode or not mine:
+                        continue
                     med = _median_ms(s)
-                    row["methods"][method] = {"median_ms": med, "ratio": med / base,
-                                              "samples_ms": [1e3 * v for v in s]}
-            if mode == "infer":
-                fus = PhasedLSTM(shape["F"], shape["H"]).eval()
-                upd = sparse_forward(fus, x[:1], t[:1])[2]
-                row["updates_per_neuron"] = float(upd.mean())
-            results.append(row)
-            say(f"{shape['name']:<14} {mode:<6} nn.LSTM {base:8.1f} ms  " + "  ".join(
-                f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items() if m != "nn.LSTM"))
+                    row["methods"][key.removeprefix("bn ")] = {
+                        "median_ms": med, "ratio": med / base, "samples_ms": [1e3 * v for v in s]}
+                if mode == "infer" and model == "Phased LSTM":
+                    fus = PhasedLSTM(shape["F"], shape["H"]).eval()
+                    upd = sparse_forward(fus, x[:1], t[:1])[2]
+                    row["updates_per_neuron"] = float(upd.mean())
+                results.append(row)
+                say(f"{shape['name']:<14} {model:<12} {mode:<6} nn.LSTM {base:8.1f} ms  "
+                    + "  ".join(f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items()
+                                if m != "nn.LSTM"))
     data = {
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
