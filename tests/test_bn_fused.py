@@ -25,7 +25,8 @@ def make_case(dtype, train, lengths=True):
     model = BNLSTM(3, 13, num_layers=2, max_stat_steps=6, time_scale=0.1, dtype=dtype)
     with torch.no_grad():
         for layer in model.layers:
-            for bn in (layer.bn_x, layer.bn_h, layer.bn_c):
+            for bn, eps in ((layer.bn_x, 1e-5), (layer.bn_h, 1e-3), (layer.bn_c, 1e-1)):
+                bn.eps = eps  # distinct: each module's own eps must reach the kernels
                 bn.weight.uniform_(0.3, 1.5)
                 bn.running_mean.normal_()
                 bn.running_var.uniform_(0.5, 2.0)
