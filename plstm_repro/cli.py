@@ -37,6 +37,12 @@ def friendly(fn):
         except (ValueError, FileNotFoundError) as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(2) from None
+        except RuntimeError as e:
+            from .data.download import DownloadError
+            if not isinstance(e, DownloadError):
+                raise
+            typer.secho(f"error: {e}", fg="red", err=True)
+            raise typer.Exit(1) from None
         except IncompleteReproduction as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(1) from None
@@ -50,9 +56,11 @@ def friendly(fn):
 @app.command()
 @friendly
 def train(
-    dataset: str = typer.Argument(..., help="sines | sines2 | adding | mnist | digits"),
+    dataset: str = typer.Argument(..., help="sines | sines2 | adding | mnist | digits | nmnist "
+                                            "| synthetic-nmnist"),
     model: str = typer.Option("phased", "--model", "-m",
-                              help="phased (phased_lstm) | lstm | bn (bn_lstm) | phased_gru"),
+                              help="phased (phased_lstm) | lstm | bn (bn_lstm) | phased_gru | "
+                                   "cnn (event data)"),
     scale: str = SCALE,
     seed: int = typer.Option(0, help="Seed of the data, the initialisation and the shuffling."),
     sets: list[str] = SETS,
@@ -92,8 +100,8 @@ def eval_(
 @app.command()
 @friendly
 def reproduce(
-    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | mnist | digits "
-                                             "| all"),
+    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | table1 | "
+                                             "nmnist-synthetic | mnist | digits | all"),
     scale: str = SCALE,
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
@@ -111,7 +119,8 @@ def reproduce(
 @app.command()
 @friendly
 def plot(
-    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | mnist | digits"),
+    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | table1 | "
+                                             "nmnist-synthetic | mnist | digits"),
     scale: str = typer.Option(None, "--scale",
                               help="Default: the largest scale whose runs cover the figure."),
     runs_dir: Path = RUNS,
@@ -129,40 +138,41 @@ def plot(
 @app.command()
 @friendly
 def download(
-    dataset: str = typer.Argument(..., help="mnist (sines, sines2, adding, digits need none)"),
+    dataset: str = typer.Argument(..., help="mnist | nmnist | synthetic-nmnist (sines, sines2, "
+                                            "adding, digits need none)"),
     from_dir: Path = typer.Option(None, "--from", help="Copy the files from this folder "
                                                       "instead (checksums are checked)."),
     root: Path = typer.Option(Path("data"), "--root", help="Where datasets live."),
+    no_progress: bool = QUIET,
 ):
     """Download a dataset (resumable, checksummed), or place it from a local folder.
 
-    Example: plstm download mnist --from ~/Downloads/mnist
+    Example: plstm download nmnist --from ~/Downloads/nmnist
     """
-    from .data import check_dataset
+    from .data import download_dataset as run
 
-    check_dataset(dataset)
-    if dataset != "mnist":
-        typer.echo(f"{dataset} is generated from a seed (or bundled): nothing to download")
-        return
-    from .data.mnist import download_mnist
-
-    typer.echo(f"mnist is in {download_mnist(root, from_dir)}")
+    typer.echo(run(dataset, root, from_dir, progress=not no_progress, echo=typer.echo))
 
 
 @app.command()
 @friendly
 def preprocess(
-    dataset: str = typer.Argument(..., help="sines | sines2 | adding | mnist | digits"),
+    dataset: str = typer.Argument(..., help="nmnist | synthetic-nmnist (decoded once into a "
+                                            "cache) | sines | sines2 | adding | mnist | digits"),
     scale: str = SCALE,
     sets: list[str] = SETS,
+    root: Path = typer.Option(None, "--root", help="Where datasets live (default: data)."),
+    no_progress: bool = QUIET,
 ):
-    """Build both splits of a dataset as training will see them and print their summary.
+    """Decode a dataset's files once into a memory-mapped cache (N-MNIST), or build the splits
+    of a generated dataset as training will see them; print their summary.
 
-    Example: plstm preprocess sines --set data.sampling=highres
+    Example: plstm preprocess nmnist
     """
-    from .runner import dataset_summary
+    from .runner import preprocess as run
 
-    typer.echo(json.dumps(dataset_summary(dataset, scale, sets), indent=2))
+    res = run(dataset, scale, sets, root, progress=not no_progress, echo=typer.echo)
+    typer.echo(json.dumps(res, indent=2, default=str))
 
 
 @app.command()

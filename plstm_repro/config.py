@@ -19,6 +19,7 @@ class DataConfig:
     min_len: int = 490  # adding task
     max_len: int = 510
     root: str = "data"  # downloaded datasets
+    rho: float = 1.0  # event datasets: probability that an event is kept (sec. 3.3)
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,12 @@ class ModelConfig:
     readout: str = "last"
     r_on: float = 0.05  # phased models
     leak: float = 1e-3
-    tau_init: tuple[float, float] = (0.0, 3.0)  # tau ~ exp(U(a, b))
+    tau_init: tuple[float, float] = (0.0, 3.0)  # tau ~ exp(U(a, b)), or U(a, b): tau_dist
+    tau_dist: str = "log_uniform"  # log_uniform: tau ~ exp(U(a, b)); uniform: tau ~ U(a, b)
     learn_time: bool = True
     learn_r_on: bool = False
     time_scale: float = 1.0  # LSTM / BN-LSTM: time feature = t * time_scale
+    embed_dim: int = 0  # > 0: feature 0 is an index (e.g. a pixel address) into a learned embedding
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
             echo=print):
     """Train one config, or skip it when a finished run of the same resolved config exists;
     with ``resume`` an unfinished one (killed, failed) continues from its last checkpoint."""
+    from .data import ensure_generated
     from .train import RunResult, checkpoint_path, dist_info, fit
 
     experiment = artifact.id if artifact else f"train-{cfg.data.name}"
@@ -72,12 +73,17 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
         echo(f"skip  {experiment} | {var} | {cond} | seed {cfg.seed}: finished as run "
              f"{done[0][:8]}")
         return RunResult(done[0], FINISHED, done[1], None, 0.0, skipped=True)
+    if rank == 0:
+        ensure_generated(cfg.data, progress, echo)
+    if dist is not None:
+        dist.barrier()
     tags = {"artifact": artifact.id if artifact else "", "scale": scale, "variant": var,
             "condition": cond, "git_commit": git_commit(),
             "paper_ref": artifact.paper_ref if artifact else ""}
     name = f"{var} | {cond} | seed {cfg.seed}"
+    evaluations = {c.label: c.overrides for c in artifact.evaluations} if artifact else None
     res = fit(cfg, tracker, experiment=experiment, run_name=name, tags=tags, root=root,
-              resume_run_id=resume_id, progress=progress)
+              resume_run_id=resume_id, progress=progress, evaluations=evaluations)
     echo(summary_line(experiment, var, cond, cfg.seed, res))
     return res
 
@@ -194,6 +200,19 @@ def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
         raise first_error
     raise ValueError(f"plot {name}: no finished runs at scale {scale or 'any'} in "
                      f"{tracker.uri}; run `plstm reproduce {name} --scale {scale or 'quick'}`")
+
+
+def preprocess(dataset: str, scale: str = "quick", overrides: list[str] | None = None,
+               root: Path | None = None, progress: bool = True, echo=print) -> dict:
+    """``plstm preprocess``: datasets from files are decoded once into their caches (a second
+    run does nothing); generated ones are built as ``train`` builds them and summarised."""
+    from . import data
+
+    if dataset in ("nmnist", "synthetic-nmnist"):
+        return data.preprocess_dataset(dataset, root or Path("data"), progress, echo)
+    if root is not None:
+        overrides = [*(overrides or []), f"data.root={root}"]
+    return dataset_summary(dataset, scale, overrides)
 
 
 def dataset_summary(dataset: str, scale: str = "quick", overrides: list[str] | None = None,

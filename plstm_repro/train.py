@@ -35,21 +35,34 @@ class RunResult:
 
 # --- model and data --------------------------------------------------------------------------
 
-def make_model(cfg: RunConfig, input_size: int, num_outputs: int) -> nn.Module:
+def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> nn.Module:
     """The model of ``cfg.model``, initialised from the run's seed without touching the global
-    RNG state (fork_rng restores it)."""
+    RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the size of
+    an index feature to embed (``num_indices``), the sensor of an event CNN."""
     m = cfg.model
     kw: dict = {}
+    if m.name == "cnn":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            return build_model("cnn", num_outputs=num_outputs,
+                               sensor=getattr(data, "sensor", (34, 34)))
     if m.name in ("phased_lstm", "phased_gru"):
-        kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init,
+        kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init, "tau_dist": m.tau_dist,
               "learn_time": m.learn_time, "learn_r_on": m.learn_r_on}
     elif m.name in ("lstm", "bn_lstm"):
         kw = {"time_scale": m.time_scale}
+    embed = None
+    if m.embed_dim > 0:
+        num = getattr(data, "num_indices", 0)
+        if num <= 0:
+            raise ValueError(f"model.embed_dim: {cfg.data.name} has no index feature to embed; "
+                             "set model.embed_dim=0")
+        embed = (num, m.embed_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return build_model(m.name, input_size=input_size, num_outputs=num_outputs,
                            hidden_size=m.hidden_size, num_layers=m.num_layers,
-                           readout=m.readout, **kw)
+                           readout=m.readout, embed=embed, **kw)
 
 
 def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tensor | None = None,
@@ -78,12 +91,16 @@ def loss_and_hits(out: torch.Tensor, data: SeqData) -> tuple[torch.Tensor, float
 @torch.no_grad()
 def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
              device: str = "cpu") -> dict[str, float]:
-    """Loss and accuracy (percent) or MSE; for phased models the mean time-gate openness and the
-    number of updates per neuron (steps with k > 0, as in Table 1) per sequence."""
+    """Loss and accuracy (percent) or MSE. For recurrent models, the updates per neuron per
+    sequence (Table 1's last row, first layer): for phased models the steps with k > 0 at leak
+    0, counted as the sparse kernel and ``count_updates`` count them, with the mean time-gate
+    openness; for the others every valid step."""
     was_training = model.training
     model.eval()
     total, hits, n = 0.0, 0.0, 0
     open_sum, upd_sum, steps = 0.0, 0.0, 0
+    phased = getattr(model, "is_phased", False)
+    recurrent = hasattr(model, "rnn")
     order = torch.argsort(data.lengths)  # similar lengths together: less padding
     for idx in order.split(batch_size):
         b = to_device(data.batch(idx), device)
@@ -92,21 +109,24 @@ def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
         total += float(loss) * len(idx)
         hits += h
         n += len(idx)
-        if getattr(model, "is_phased", False):
+        steps += int(b.lengths.sum())
+        if phased:
             rnn = model.rnn
             k = rnn.time_gates(b.t, 0, valid_mask(b.lengths, b.x.shape[1]))
             open_sum += float(k.sum()) / rnn.hidden_size
+            # k > 0 at leak 0 (eval): the counting of count_updates and the sparse kernel
             upd_sum += float((k > 0).sum()) / rnn.hidden_size
-            steps += int(b.lengths.sum())
     model.train(was_training)
     res = {"test_loss": total / n}
     if data.task == "classification":
         res["test_acc"] = 100.0 * hits / n
     else:
         res["test_mse"] = total / n
-    if steps:
+    if phased:
         res["gate_openness"] = open_sum / steps
         res["updates_per_neuron"] = upd_sum / n
+    elif recurrent:
+        res["updates_per_neuron"] = steps / n
     return res
 
 
@@ -157,8 +177,13 @@ def dist_info():
 
 def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "adhoc",
         run_name: str = "", tags: dict | None = None, root: Path | str = "runs",
-        resume_run_id: str | None = None, progress: bool = True) -> RunResult:
+        resume_run_id: str | None = None, progress: bool = True,
+        evaluations: dict[str, dict] | None = None) -> RunResult:
     """Train ``cfg`` and evaluate on the test split after every epoch.
+
+    ``evaluations`` ({label: data.* overrides}, an artifact's test-time conditions) also
+    evaluates the model on the test split under each of them every epoch, logged as
+    ``<label>/<metric>`` (e.g. ``rho_0.4/test_acc``): another data setting, no retraining.
 
     Logs params, tags and per-epoch metrics to ``tracker``; writes ``runs/checkpoints/<run>/
     last.pt`` after every epoch; on Ctrl-C the run ends KILLED, on an exception FAILED, and
@@ -171,7 +196,10 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     t_start = time.time()
     train_set = load_split(cfg.data, "train", cfg.seed)
     test_set = load_split(cfg.data, "test", cfg.seed)
-    model = make_model(cfg, train_set.input_size, train_set.num_outputs).to(cfg.train.device)
+    extra_tests = {label: load_split(condition_config(cfg, ov).data, "test", cfg.seed)
+                   for label, ov in (evaluations or {}).items()}
+    model = make_model(cfg, train_set.input_size, train_set.num_outputs,
+                       train_set).to(cfg.train.device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     start_epoch, step, epochs = 1, 0, []
@@ -203,6 +231,8 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
             t0 = time.time()
             model.train()
             tot, hits, seen, win_loss, win_hits, win_n = 0.0, 0.0, 0, 0.0, 0.0, 0
+            if hasattr(train_set, "set_epoch"):  # event data: a fresh rho drop every epoch
+                train_set.set_epoch(epoch)
             groups = batches(len(train_set), tc.batch_size, gen,
                              train_set.lengths if tc.bucket else None)
             bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
@@ -242,6 +272,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
             if train_set.task == "classification":
                 metrics["train_acc"] = 100.0 * hits / seen
             metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
+            for label, data in extra_tests.items():
+                res = evaluate(model, data, tc.eval_batch_size, tc.device)
+                metrics.update({f"{label}/{k}": v for k, v in res.items()})
             tracker.log_metrics(run_id, metrics, epoch)
             epochs.append(metrics)
             if rank == 0:
@@ -283,6 +316,21 @@ def _bar(total: int, desc: str, enabled: bool):
 
 # --- evaluation of a trained model ------------------------------------------------------------
 
+EVAL_KEYS = ("train.eval_batch_size", "train.device")
+
+
+def condition_config(cfg: RunConfig, overrides: list[str] | dict) -> RunConfig:
+    """``cfg`` under a test-time condition: only ``data.*`` (and how evaluation runs:
+    ``train.eval_batch_size``, ``train.device``) may change; the model stays as trained."""
+    keys = overrides.keys() if isinstance(overrides, dict) else [
+        o.split("=", 1)[0].strip() for o in overrides]
+    bad = [k for k in keys if not (k.startswith("data.") or k in EVAL_KEYS)]
+    if bad:
+        raise ValueError(f"a test-time condition may only change data.* (and "
+                         f"{', '.join(EVAL_KEYS)}), got {', '.join(bad)}")
+    return apply_overrides(cfg, overrides)
+
+
 def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
                         seed: int | None = None) -> tuple[RunConfig, dict[str, float]]:
     """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
@@ -290,9 +338,9 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
     ck = load_checkpoint(path)
     cfg = from_dict(ck["config"])
     if overrides:
-        cfg = apply_overrides(cfg, overrides)
+        cfg = condition_config(cfg, overrides)
     test_set = load_split(cfg.data, "test", cfg.seed if seed is None else seed)
-    model = make_model(cfg, test_set.input_size, test_set.num_outputs)
+    model = make_model(cfg, test_set.input_size, test_set.num_outputs, test_set)
     model.load_state_dict(ck["model"])
     res = evaluate(model, test_set, cfg.train.eval_batch_size)
     if not math.isfinite(res["test_loss"]):

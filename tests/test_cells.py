@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from backends import BACKENDS, TRAINABLE, use_backend
 from reference_numpy import layers_of, plstm_np
 
 from plstm_repro.cells import BNLSTM, LSTM, PhasedGRU, PhasedLSTM, time_gate
@@ -85,25 +86,28 @@ def test_gate_derivative_is_piecewise_linear_phase():
 
 # --- PhasedLSTM against the independent float64 implementation -------------------------------
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.float64, 1e-10)])
-def test_plstm_matches_numpy_reference(mode, dtype, tol):
+def test_plstm_matches_numpy_reference(mode, dtype, tol, backend, monkeypatch):
     torch.manual_seed(0)
-    B, T, F, H = 5, 23, 3, 7
+    B, T, F, H = 5, 23, 3, 13  # H = 13: whole SIMD vectors (4 doubles, 8 floats) and a tail
     m = PhasedLSTM(F, H, num_layers=3, r_on=0.3, leak=1e-3, tau_init=(0.0, 2.0)).to(dtype)
     with torch.no_grad():  # several shifts beyond the first timestamps: times before the shift
         m.shift_l0.add_(5.0)
     m.train(mode == "train")
+    forward = use_backend(m, backend, monkeypatch)
     x = torch.randn(B, T, F, dtype=dtype)
     t = irregular_times(B, T, offset=1e8)
     t[0] = irregular_times(1, T, offset=0.0, seed=3)  # one sample starts before the shifts
     lengths = torch.tensor([23, 1, 17, 9, 23])
-    out, (h, c) = m(x, t, lengths=lengths)
+    with torch.no_grad():
+        out, (h, c) = forward(x, t, None, lengths)
     alpha = 1e-3 if mode == "train" else 0.0
     r_out, r_h, r_c = plstm_np(x.double().numpy(), t.numpy(), lengths.numpy(), layers_of(m), alpha)
-    np.testing.assert_allclose(out.detach().double().numpy(), r_out, atol=tol)
-    np.testing.assert_allclose(h.detach().double().numpy(), r_h, atol=tol)
-    np.testing.assert_allclose(c.detach().double().numpy(), r_c, atol=tol)
+    np.testing.assert_allclose(out.double().numpy(), r_out, atol=tol)
+    np.testing.assert_allclose(h.double().numpy(), r_h, atol=tol)
+    np.testing.assert_allclose(c.double().numpy(), r_c, atol=tol)
 
 
 def test_plstm_gradcheck_including_tau_and_shift():
@@ -165,27 +169,26 @@ def test_phased_gru_always_open_equals_nn_gru():
     torch.testing.assert_close(h, r_h)
 
 
-@pytest.mark.parametrize("cls", [PhasedLSTM, PhasedGRU])
-def test_gate_closed_without_leak_keeps_state_exactly(cls):
+@pytest.mark.parametrize("cls, backend", [(PhasedLSTM, b) for b in BACKENDS]
+                         + [(PhasedGRU, "reference")])
+def test_gate_closed_without_leak_keeps_state_exactly(cls, backend, monkeypatch):
     torch.manual_seed(4)
     m = cls(3, 5, num_layers=2).eval()
     with torch.no_grad():  # phi in [0.5, 0.6) for t in [0, 10): closed for r_on = 0.05
         for k in range(2):
             getattr(m, f"tau_l{k}").fill_(100.0)
             getattr(m, f"shift_l{k}").fill_(-50.0)
+    forward = use_backend(m, backend, monkeypatch) if cls is PhasedLSTM else m
     x = torch.randn(2, 9, 3) * 10
     t = torch.rand(2, 9, dtype=torch.float64).cumsum(1)
     n = 2 if cls is PhasedLSTM else 1
     state = tuple(torch.randn(2, 2, 5) for _ in range(n))
-    out, fin = m(x, t, state if n == 2 else state[0])
+    with torch.no_grad():
+        out, fin = forward(x, t, state if n == 2 else state[0])
     fin = fin if n == 2 else (fin,)
     for a, b in zip(fin, state):
         assert torch.equal(a, b)
     assert torch.equal(out, state[0][-1].unsqueeze(1).expand(2, 9, 5))
-    m.train()  # with the leak on, the state moves
-    _, fin = m(x, t, state if n == 2 else state[0])
-    fin = fin if n == 2 else (fin,)
-    assert not torch.equal(fin[0], state[0])
 
 
 @pytest.mark.parametrize("cls", [PhasedLSTM, PhasedGRU])
@@ -220,13 +223,34 @@ def test_lengths_padding(cls):
         assert torch.equal(out[b, L:], torch.zeros_like(out[b, L:]))
 
 
-def test_leak_in_train_not_in_eval():
-    m = PhasedLSTM(1, 4, leak=0.5)
-    assert m.current_leak() == 0.5
-    assert m.eval().current_leak() == 0.0
-    t = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
-    closed = m.time_gates(t, 0)
-    assert torch.all(closed[closed < 1e-9] == 0)  # eval: closed branch is exactly 0
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_leak_in_train_not_in_eval(backend, monkeypatch):
+    """alpha applies in train() only. Every gate is closed (phi in [0.5, 0.6) >= r_on): eval
+    keeps the state exactly, train moves it with k = alpha * phi, as the NumPy oracle does."""
+    torch.manual_seed(11)
+    m = PhasedLSTM(2, 9, leak=0.5)
+    with torch.no_grad():
+        m.tau_l0.fill_(10.0)
+        m.shift_l0.fill_(0.0)
+    t = torch.tensor([[5.0, 5.4, 5.9], [5.2, 5.3, 5.5]], dtype=torch.float64)
+    x, state = torch.randn(2, 3, 2), (torch.randn(1, 2, 9), torch.randn(1, 2, 9))
+    assert m.current_leak() == 0.5 and m.eval().current_leak() == 0.0
+    assert torch.equal(m.time_gates(t, 0), torch.zeros(2, 3, 9))
+    m.train()
+    torch.testing.assert_close(m.time_gates(t, 0), 0.5 * (t / 10.0).float().unsqueeze(-1)
+                               .expand(2, 3, 9))
+    for mode in ("eval", "train"):
+        m.train(mode == "train")
+        if backend == "sparse" and mode == "train":
+            continue
+        forward = use_backend(m, backend, monkeypatch)
+        with torch.no_grad():
+            out, (h, c) = forward(x, t, state)
+        if mode == "eval":  # closed and no leak: the state is kept bit for bit
+            assert torch.equal(h, state[0]) and torch.equal(c, state[1])
+            assert torch.equal(out, state[0][0].unsqueeze(1).expand(2, 3, 9))
+        else:
+            assert not torch.equal(c, state[1])
 
 
 def test_batch_first_false():
@@ -239,12 +263,64 @@ def test_batch_first_false():
     torch.testing.assert_close(out, out2.transpose(0, 1))
 
 
-def test_integer_and_float32_timestamps_accepted():
-    m = PhasedLSTM(1, 3)
-    x = torch.randn(2, 5, 1)
-    out_i, _ = m(x, torch.arange(5).expand(2, 5))
-    out_d, _ = m(x, torch.arange(5, dtype=torch.float64).expand(2, 5))
-    torch.testing.assert_close(out_i, out_d)
+@pytest.mark.parametrize("backend", TRAINABLE)
+def test_integer_and_float32_timestamps_accepted(backend, monkeypatch):
+    torch.manual_seed(12)
+    m = PhasedLSTM(1, 9, r_on=0.3, tau_init=(0.5, 2.0))
+    forward = use_backend(m, backend, monkeypatch)
+    x, steps = torch.randn(2, 50, 1), torch.arange(50).expand(2, 50)
+    ref, _ = forward(x, steps.double() * 0.25)
+    out32, _ = forward(x, steps.float() * 0.25)  # multiples of 0.25: exact in float32
+    torch.testing.assert_close(out32, ref)
+    ref, _ = forward(x, steps.double())
+    for dtype in (torch.int32, torch.int64):
+        out, _ = forward(x, steps.to(dtype))
+        torch.testing.assert_close(out, ref)
+
+
+def test_coarse_float32_timestamps_warn_once():
+    """float32 spacing is 128 at 1.6e9 (equations.md): the output changes by ~0.1 without a
+    word unless we warn; float64 (or small float32) timestamps give no warning."""
+    import warnings
+
+    torch.manual_seed(13)
+    m = PhasedLSTM(1, 6, r_on=0.05, tau_init=(1.0, 3.0))
+    x = torch.randn(2, 20, 1)
+    t = 1.6e9 + torch.arange(20, dtype=torch.float64).expand(2, 20) * 0.7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m(x, t)
+        m(x, torch.arange(20.0).expand(2, 20))  # small float32: exact enough
+    with pytest.warns(RuntimeWarning, match=r"torch.float32 timestamps reach 1.6e\+09.*float64"):
+        m(x, t.float())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m(x, t.float())  # once per model
+
+
+@pytest.mark.parametrize("name", ["tau", "shift", "r_on"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_time_parameter_is_rejected(name, backend, monkeypatch):
+    m = PhasedLSTM(1, 6, num_layers=2).eval()
+    forward = use_backend(m, backend, monkeypatch)
+    x, t = torch.randn(1, 4, 1), torch.arange(4.0).unsqueeze(0)
+    forward(x, t)
+    with torch.no_grad():
+        getattr(m, f"{name}_l1")[3] = float("nan")  # in place, as an optimiser step would
+    with pytest.raises(ValueError, match=f"{name}_l1: expected finite values.*neurons \\[3\\]"):
+        forward(x, t)
+
+
+@pytest.mark.parametrize("cls", [PhasedLSTM, PhasedGRU, LSTM, BNLSTM])
+def test_dtype_mismatch_names_the_argument(cls):
+    m = cls(2, 3).double()
+    x, t = torch.randn(1, 4, 2), torch.arange(4.0).unsqueeze(0)
+    with pytest.raises(ValueError, match=r"x: dtype torch.float32 does not match.*torch.float64"):
+        m(x, t)
+    n = 1 if cls is PhasedGRU else 2
+    state = tuple(torch.zeros(1, 1, 3) for _ in range(n))
+    with pytest.raises(ValueError, match=r"state: dtype torch.float32 does not match"):
+        m(x.double(), t, state[0] if n == 1 else state)
 
 
 # --- baselines -------------------------------------------------------------------------------
@@ -321,12 +397,92 @@ def test_bad_input_names_the_argument(cls, case, arg):
         m(x, t, lengths=lengths)
 
 
-@pytest.mark.parametrize("cls", [PhasedLSTM, PhasedGRU, LSTM, BNLSTM])
-def test_nan_in_padding_is_allowed(cls):
-    m = cls(1, 3)
-    t = torch.tensor([[0.0, 1.0, float("nan")], [0.0, 1.0, 2.0]], dtype=torch.float64)
-    out, _ = m(torch.randn(2, 3, 1), t, lengths=torch.tensor([2, 3]))
-    assert torch.isfinite(out).all()
+CELLS = ([(PhasedLSTM, b) for b in BACKENDS]
+         + [(PhasedGRU, "reference"), (LSTM, "reference"), (BNLSTM, "reference")])
+
+
+def _per_sample_loss(out, fin, w):
+    """A loss touching the outputs and every final state tensor: sum over samples."""
+    fin = fin if isinstance(fin, tuple) else (fin,)
+    return (out * w).sum() + sum((s ** 2).sum() for s in fin)
+
+
+@pytest.mark.parametrize("cls, backend", CELLS)
+@pytest.mark.parametrize("train", [True, False])
+def test_nan_in_padding_never_reaches_state_or_gradients(cls, backend, train, monkeypatch):
+    """NaN and inf in the padded x and t (what a collate may leave there): out, the final state
+    and every gradient equal those of the unpadded sequences run one by one."""
+    if backend == "sparse" and train:
+        pytest.skip("sparse inference runs in eval() only")
+    torch.manual_seed(14)
+    m = cls(2, 13, num_layers=2).double().train(train)
+    if cls is BNLSTM:
+        m.eval()  # batch statistics make a sample depend on the batch: compare with running ones
+    forward = use_backend(m, backend, monkeypatch) if cls is PhasedLSTM else m
+    B, T = 3, 9
+    x, t = torch.randn(B, T, 2, dtype=torch.float64), irregular_times(B, T)
+    lengths = torch.tensor([9, 4, 6])
+    x[1, 4:] = float("nan")
+    x[2, 6:, 0] = float("inf")
+    t[1, 5:] = float("nan")
+    t[2, 7:] = -float("inf")
+    w = torch.randn(B, T, 13, dtype=torch.float64)
+    grad = backend != "sparse"
+
+    xp = x.clone().requires_grad_(grad)
+    with torch.set_grad_enabled(grad):
+        out, fin = forward(xp, t, None, lengths)
+        if grad:
+            _per_sample_loss(out, fin, w).backward()
+    got = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+    m.zero_grad()
+    fins = fin if isinstance(fin, tuple) else (fin,)
+    for s in (out, *fins):
+        assert torch.isfinite(s).all()
+    want = {}
+    for b, L in enumerate(lengths.tolist()):
+        xb = x[b:b + 1, :L].clone().requires_grad_(grad)
+        with torch.set_grad_enabled(grad):
+            ob, fb = forward(xb, t[b:b + 1, :L])
+            if grad:
+                _per_sample_loss(ob, fb, w[b:b + 1, :L]).backward()
+        torch.testing.assert_close(out[b, :L], ob[0].detach())
+        assert torch.equal(out[b, L:], torch.zeros_like(out[b, L:]))
+        for s, sb in zip(fins, fb if isinstance(fb, tuple) else (fb,)):
+            torch.testing.assert_close(s[:, b], sb[:, 0].detach())
+        if grad:
+            torch.testing.assert_close(xp.grad[b, :L], xb.grad[0])
+            assert torch.equal(xp.grad[b, L:], torch.zeros_like(xp.grad[b, L:]))
+    if grad:
+        want = {n: p.grad for n, p in m.named_parameters() if p.grad is not None}
+        assert want.keys() == got.keys() and want
+        for n in want:
+            torch.testing.assert_close(got[n], want[n], msg=n)
+
+
+def test_nan_in_padding_issue_reproduction():
+    """The issue's reproduction, verbatim: h, c and weight_hh_l0.grad were NaN."""
+    x = torch.randn(2, 5, 2)
+    x[1, 3:] = float("nan")
+    t = torch.arange(5.0).expand(2, 5)
+    m = PhasedLSTM(2, 4)
+    out, (h, c) = m(x, t, lengths=torch.tensor([5, 3]))
+    out.sum().backward()
+    assert torch.isfinite(h).all() and torch.isfinite(c).all()
+    assert torch.isfinite(m.weight_hh_l0.grad).all()
+
+
+def test_nan_in_padding_of_embedded_inputs():
+    """SequenceModel embeds feature 0 as an index: NaN there in the padding must not index."""
+    from plstm_repro.models import build_model
+
+    m = build_model("phased_lstm", input_size=2, num_outputs=3, hidden_size=5, embed=(10, 4))
+    x = torch.tensor([[[1.0, 1.0], [2.0, -1.0], [3.0, 1.0]],
+                      [[4.0, 1.0], [float("nan"), float("nan")], [1e12, 0.0]]])
+    t = torch.arange(3.0).expand(2, 3)
+    y = m(x, t, torch.tensor([3, 1]))
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y[1], m(x[1:, :1], t[1:, :1], torch.tensor([1]))[0])
 
 
 def test_bad_state_and_constructor_arguments():

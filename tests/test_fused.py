@@ -54,36 +54,43 @@ def assert_same(model, x, t, state, lengths, other="fused"):
         assert err < tol * 10, f"{name}: relative error {err:.2e}"
 
 
-def make_case(dtype, train, num_layers=2, learn_r_on=True):
+def make_case(dtype, train, num_layers=2, learn_r_on=True, H=7):
     torch.manual_seed(0)
-    model = PhasedLSTM(3, 7, num_layers=num_layers, learn_r_on=learn_r_on, r_on=0.3,
+    model = PhasedLSTM(3, H, num_layers=num_layers, learn_r_on=learn_r_on, r_on=0.3,
                        tau_init=(0.5, 3.0), dtype=dtype).train(train)
     B, T = 4, 40
     x = torch.randn(B, T, 3, dtype=dtype)
     t = irregular_times(B, T)
-    state = (torch.randn(num_layers, B, 7, dtype=dtype), torch.randn(num_layers, B, 7, dtype=dtype))
+    state = (torch.randn(num_layers, B, H, dtype=dtype), torch.randn(num_layers, B, H, dtype=dtype))
     lengths = torch.tensor([40, 13, 1, 29])
     return model, x, t, state, lengths
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("train", [True, False])
-def test_fused_cpu_equals_reference(dtype, train):
+@pytest.mark.parametrize("learn_r_on", [False, True])
+@pytest.mark.parametrize("H", [3, 13])
+def test_fused_cpu_equals_reference(dtype, train, learn_r_on, H):
+    """The default training configuration (learn_time on, learn_r_on off) included: with
+    H = 13 the time-gate gradients go through whole SIMD vectors (4 doubles) and a tail, with
+    H = 3 through the tail alone."""
     needs_ext()
-    assert_same(*make_case(dtype, train))
+    assert_same(*make_case(dtype, train, learn_r_on=learn_r_on, H=H))
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_fused_cpu_two_threads_equals_reference(train):
+@pytest.mark.parametrize("learn_r_on", [False, True])
+def test_fused_cpu_two_threads_equals_reference(train, learn_r_on):
     """Big enough for the kernels to split the batch over 2 threads (9 samples: 4 + 5 rows), with
-    H and F not multiples of the SIMD width; the per-thread sums of d tau, d W, d b are added."""
+    H = 45 and F = 5 not multiples of the SIMD width (8 floats, 4 doubles); the per-thread sums
+    of d tau, d W, d b are added."""
     needs_ext()
     torch.manual_seed(0)
-    model = PhasedLSTM(5, 48, num_layers=2, learn_r_on=True, r_on=0.3,
+    model = PhasedLSTM(5, 45, num_layers=2, learn_r_on=learn_r_on, r_on=0.3,
                        tau_init=(0.5, 3.0)).train(train)
     B, T = 9, 30
     x, t = torch.randn(B, T, 5), irregular_times(B, T)
-    state = (torch.randn(2, B, 48), torch.randn(2, B, 48))
+    state = (torch.randn(2, B, 45), torch.randn(2, B, 45))
     lengths = torch.tensor([30, 13, 1, 29, 30, 7, 30, 22, 30])
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -124,20 +131,22 @@ def test_fused_used_by_auto_and_chunks_continue():
     torch.testing.assert_close(c2, c)
 
 
-def safe_gradcheck_case(ops):
+def safe_gradcheck_case(ops, H=3, learn_r_on=True, seed=5):
     """A tiny float64 case whose phases sit away from the branch points of eq. 6, where k is
-    not differentiable (finite differences would cross them)."""
-    T, B, H = 4, 2, 3
-    g = torch.Generator().manual_seed(5)
-    tau = torch.tensor([2.0, 3.0, 5.0], dtype=torch.float64)
-    shift = torch.tensor([0.1, 0.7, 1.3], dtype=torch.float64)
-    r = torch.tensor([0.5, 0.6, 0.4], dtype=torch.float64)
+    not differentiable (finite differences would cross them). H = 6 with r_on not learned is
+    the default training configuration, whose time-gate gradient takes the SIMD branch (4
+    doubles) and a tail of 2."""
+    T, B, F = 4, 2, 2
+    g = torch.Generator().manual_seed(seed)
+    tau = 2.0 + 3.0 * torch.rand(H, generator=g, dtype=torch.float64)
+    shift = 1.5 * torch.rand(H, generator=g, dtype=torch.float64)
+    r = 0.4 + 0.2 * torch.rand(H, generator=g, dtype=torch.float64)
     t = torch.tensor([[-3.137, 7.319], [-1.463, 8.221], [0.571, 9.913], [2.389, 10.657]],
                      dtype=torch.float64)
     phi = torch.remainder(t.unsqueeze(-1) - shift, tau) / tau
     for edge in (0.0, 1.0, 0.5 * r, r):  # keep every phase 1e-3 away from the branch points
         assert ((phi - edge).abs() > 1e-3).all()
-    F = 2
+    assert (phi < 0.5 * r).any() and ((phi > 0.5 * r) & (phi < r)).any() and (phi > r).any()
     x = torch.randn(T, B, F, generator=g, dtype=torch.float64)
     w_ih = torch.randn(4 * H, F, generator=g, dtype=torch.float64) * 0.5
     bias = torch.randn(4 * H, generator=g, dtype=torch.float64) * 0.5
@@ -146,15 +155,17 @@ def safe_gradcheck_case(ops):
     c0 = torch.randn(B, H, generator=g, dtype=torch.float64)
     mask = torch.tensor([[True, True], [True, True], [True, False], [True, False]])
     inputs = [v.requires_grad_() for v in (x, w_ih, bias, w, tau, shift, r, h0, c0)]
+    r.requires_grad_(learn_r_on)
     return lambda *a: fused.FusedPLSTM.apply(*a, t, mask, 0.01, ops), inputs
 
 
 @pytest.mark.parametrize("which", ["cpp", "torch"])
-def test_gradcheck(which):
+@pytest.mark.parametrize("H, learn_r_on", [(3, True), (6, False), (6, True)])
+def test_gradcheck(which, H, learn_r_on):
     if which == "cpp":
         needs_ext()
     ops = _ext.load_extension() if which == "cpp" else fused.TorchOps
-    fn, inputs = safe_gradcheck_case(ops)
+    fn, inputs = safe_gradcheck_case(ops, H, learn_r_on)
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
 
 

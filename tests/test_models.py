@@ -37,13 +37,31 @@ def test_sequence_models_learn(name):
     assert losses[-1] < 0.7 * losses[0], losses
 
 
-def test_frame_cnn_learns():
+def test_event_cnn_learns():
+    """The frame CNN takes events like the RNNs (x, t, lengths): events in the top or the
+    bottom half of the sensor, label = which half."""
     torch.manual_seed(0)
-    frames = torch.rand(16, 1, 34, 34)
-    y = (frames[:, 0, :17].sum((1, 2)) > frames[:, 0, 17:].sum((1, 2))).long()
+    y = torch.randint(0, 2, (16,))
+    rows = torch.randint(0, 17, (16, 40)) + 17 * y[:, None]
+    addr = rows * 34 + torch.randint(0, 34, (16, 40))
+    x = torch.stack([addr.float(), torch.ones(16, 40)], -1)
+    t, lengths = torch.arange(40.0).expand(16, 40), torch.randint(20, 41, (16,))
     model = build_model("cnn", num_outputs=2)
-    losses = train_steps(model, (frames,), y, steps=30, lr=3e-3)
+    losses = train_steps(model, (x, t, lengths), y, steps=30, lr=3e-3)
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_event_cnn_frames_count_events_and_ignore_padding():
+    cnn = build_model("cnn", num_outputs=10)
+    # sample 0: pixel (x=2, y=1) twice, (33, 33) once; sample 1: (0, 0) once, then padding
+    # holding NaN and an address off the sensor
+    x = torch.tensor([[[1 * 34 + 2, 1.0], [1 * 34 + 2, -1.0], [33 * 34 + 33, 1.0]],
+                      [[0.0, 1.0], [float("nan"), 0.0], [5000.0, 0.0]]])
+    f = cnn.frames(x, torch.tensor([3, 1]))
+    assert f.shape == (2, 1, 34, 34) and f.sum().item() == 4
+    assert f[0, 0, 1, 2] == 2 and f[0, 0, 33, 33] == 1 and f[1, 0, 0, 0] == 1
+    with pytest.raises(ValueError, match="pixel addresses"):
+        cnn.frames(x, torch.tensor([3, 3]))
 
 
 def test_readout_all_and_embedding():

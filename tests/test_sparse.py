@@ -86,13 +86,46 @@ def test_sparse_time_major_and_single_layer():
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 
-def test_count_updates_matches_gate_and_r_on():
-    model, _, t = case(num_layers=1, B=2, T=4000, H=30)
-    upd = count_updates(model, t)
-    k = model.eval().time_gates(t, 0)  # leak 0 in eval
-    torch.testing.assert_close(upd[0], (k > 0).sum((0, 1)).double() / 2)
+def test_count_updates_hand_computed():
+    """Integer times 0..999 (two samples, the second 600 steps long), shifts chosen so that no
+    phase sits on a branch point: phi = ((t - s) mod tau) / tau, and k > 0 only on the open
+    ramp 0 < phi < r_on = 0.05, i.e. (t - s) mod tau < tau / 20.
+    tau 100, s 0.5: (t - s) mod 100 in {0.5, ..., 4.5} < 5 -> t mod 100 in 1..5: 50 of 1000
+    steps, 30 of 600; tau 50, s 0.25: {0.75, 1.75} < 2.5 -> t mod 50 in 1..2: 40 and 24;
+    tau 200, s 7.5: t mod 200 in 8..17: 50 and 30; tau 30, s 0.25: 0.75 < 1.5 -> t mod 30 = 1,
+    t = 1, 31, ..., 991: 34, and t <= 571: 20."""
+    model = PhasedLSTM(1, 4).eval()
+    with torch.no_grad():
+        model.tau_l0.copy_(torch.tensor([100.0, 50.0, 200.0, 30.0]))
+        model.shift_l0.copy_(torch.tensor([0.5, 0.25, 7.5, 0.25]))
+    want = torch.tensor([[(50 + 30) / 2, (40 + 24) / 2, (50 + 30) / 2, (34 + 20) / 2]],
+                        dtype=torch.float64)
+    t = torch.arange(1000, dtype=torch.float64).expand(2, 1000)
+    upd = count_updates(model, t, torch.tensor([1000, 600]))
+    torch.testing.assert_close(upd, want)
+    if _ext.load_extension() is not None:  # the sparse kernel counts the same steps
+        x = torch.randn(2, 1000, 1)
+        _, _, upd_kernel = sparse_forward(model, x, t, lengths=torch.tensor([1000, 600]))
+        torch.testing.assert_close(upd_kernel, want)
+
+
+def test_count_updates_matches_numpy_oracle():
+    from reference_numpy import gate_np
+
+    model, _, t = case(num_layers=2, B=2, T=3000, H=30)
+    lengths = torch.tensor([3000, 1234])
+    upd = count_updates(model, t, lengths)
+    want = torch.zeros(2, 30, dtype=torch.float64)
+    for k in range(2):
+        p = {n: getattr(model, f"{n}_l{k}").detach().double().numpy()
+             for n in ("tau", "shift", "r_on")}
+        for b, L in enumerate(lengths.tolist()):
+            for n in range(L):
+                want[k] += torch.from_numpy(gate_np(t[b, n].item(), p["tau"], p["shift"],
+                                                    p["r_on"], 0.0) > 0) / 2
+    torch.testing.assert_close(upd, want)
     # about r_on of the steps are open when events are dense compared with the periods
-    assert 0.03 < upd.mean().item() / 4000 < 0.07
+    assert 0.03 < upd.mean().item() / ((3000 + 1234) / 2) < 0.07
 
 
 def test_step_streaming_equals_forward():
@@ -120,13 +153,27 @@ def test_chunked_sparse_equals_whole():
     torch.testing.assert_close(ua + ub, upd)
 
 
-def test_step_in_train_mode_uses_dense_path():
-    model, x, t = case(B=2, T=5)
+def test_step_in_train_mode_keeps_the_leak():
+    """In train() a step goes through the dense path with alpha > 0 (the sparse kernel would
+    treat closed neurons as frozen): it equals the NumPy oracle with the leak."""
+    from reference_numpy import layers_of, plstm_np
+
+    model, x, t = case(B=2, T=6, num_layers=2)
+    model.leak = 0.2  # large, so that a leak dropped anywhere shows
     model.train()
-    y, (h, _) = model.step(x[:, 0], t[:, 0])
-    ref, (h_ref, _) = model(x[:, :1], t[:, :1])
-    torch.testing.assert_close(y, ref[:, 0])
-    torch.testing.assert_close(h, h_ref)
+    state, outs = None, []
+    with torch.no_grad():
+        for n in range(6):
+            y, state = model.step(x[:, n], t[:, n], state)
+            outs.append(y)
+    r_out, r_h, r_c = plstm_np(x.double().numpy(), t.numpy(), [6, 6], layers_of(model), 0.2)
+    torch.testing.assert_close(torch.stack(outs, 1).double(), torch.from_numpy(r_out),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state[0].double(), torch.from_numpy(r_h), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state[1].double(), torch.from_numpy(r_c), rtol=1e-5, atol=1e-5)
+    eval_out = sparse_forward(model.eval(), x, t)[0] if _ext.load_extension() else None
+    if eval_out is not None:  # and without the leak the outputs differ: the test can tell
+        assert not torch.allclose(eval_out, torch.stack(outs, 1), atol=1e-3)
 
 
 def test_errors():

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import bn_fused
-from .checks import check_sequence_inputs, check_state, valid_mask
+from .checks import check_dtypes, check_sequence_inputs, check_state, valid_mask
 
 
 def append_time(x: Tensor, t: Tensor, time_scale: float) -> Tensor:
@@ -52,6 +52,7 @@ class LSTM(nn.Module):
         x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
         B, T, _ = x.shape
         state = check_state(state, self.num_layers, B, self.hidden_size, 2)
+        check_dtypes(x, state, self.lstm.weight_hh_l0.dtype)
         xin = append_time(x, t.to(x.device), self.time_scale)
         if lengths is None or bool((lengths == T).all()):
             out, (h, c) = self.lstm(xin, state)
@@ -220,6 +221,7 @@ class BNLSTM(nn.Module):
         x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
         B, T, _ = x.shape
         state = check_state(state, self.num_layers, B, self.hidden_size, 2)
+        check_dtypes(x, state, self.layers[0].weight_hh.dtype)
         mask = None if lengths is None else valid_mask(lengths, T).t()  # [T, B]
         inp = append_time(x, t.to(x.device), self.time_scale).transpose(0, 1)  # [T, B, F]
         if mask is not None:  # padding (a NaN timestamp there too) must not reach the statistics

@@ -61,6 +61,33 @@ def check_sequence_inputs(
     return x, t, lengths
 
 
+def check_dtype(name: str, tensor: Tensor, want: torch.dtype, what: str = "the model's parameters"):
+    """ValueError naming ``name`` and both dtypes when ``tensor`` is not of dtype ``want``."""
+    if tensor.dtype != want:
+        raise ValueError(f"{name}: dtype {tensor.dtype} does not match {what} ({want}); "
+                         f"convert it with .to({want}) or the model with .to({tensor.dtype})")
+
+
+def check_dtypes(x: Tensor, state, want: torch.dtype) -> None:
+    """x and each state tensor in the parameters' dtype ``want``."""
+    check_dtype("x", x, want)
+    for s in state or ():
+        check_dtype("state", s, want)
+
+
+def zero_padding(x: Tensor, t: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+    """x [B, T, F] and t [B, T] with 0 at padded steps (n >= lengths[b]).
+
+    Padded steps must never read the input: a gate of 0 keeps the state as lerp(h, h~, 0) =
+    h + 0 * (h~ - h), which is NaN when h~ is, and NaN or inf is what collates often leave in the
+    padding. Zeroing it here, once, keeps every backend (and every gradient) finite.
+    """
+    if lengths is None or int(lengths.min()) == x.shape[1]:
+        return x, t
+    mask = valid_mask(lengths, x.shape[1])
+    return torch.where(mask.unsqueeze(-1), x, 0.0), torch.where(mask.to(t.device), t, 0)
+
+
 def valid_mask(lengths: Tensor, T: int) -> Tensor:
     """[B, T] bool: step n of sample b is valid when n < lengths[b]."""
     return torch.arange(T, device=lengths.device) < lengths.unsqueeze(1)

@@ -9,14 +9,17 @@ each layer adds ``tau_l{k}``, ``shift_l{k}`` (in the units of ``t``) and ``r_on_
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor, nn
 
 from . import functional as F
 from . import fused
-from .checks import check_sequence_inputs, check_state, valid_mask
+from .checks import check_dtypes, check_sequence_inputs, check_state, valid_mask, zero_padding
 from .sparse import sparse_forward
+
+TAU_DISTS = ("log_uniform", "uniform")
 
 
 class _PhasedRNNBase(nn.Module):
@@ -39,6 +42,7 @@ class _PhasedRNNBase(nn.Module):
         learn_time: bool = True,
         device=None,
         dtype=None,
+        tau_dist: str = "log_uniform",
     ):
         super().__init__()
         if input_size < 1 or hidden_size < 1 or num_layers < 1:
@@ -51,12 +55,19 @@ class _PhasedRNNBase(nn.Module):
         if leak < 0:
             raise ValueError(f"leak: expected alpha >= 0, got {leak}")
         lo, hi = tau_init
-        if not lo <= hi:
-            raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ exp(U(a, b))), got {tau_init}")
+        if tau_dist not in TAU_DISTS:
+            raise ValueError(f"tau_dist: expected one of {TAU_DISTS}, got {tau_dist!r}")
+        if not lo <= hi or (tau_dist == "uniform" and lo <= 0):
+            form = "exp(U(a, b))" if tau_dist == "log_uniform" else "U(a, b), 0 < a"
+            raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ {form}), got "
+                             f"{tau_init}")
+        self.tau_dist = tau_dist
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.r_on_init, self.leak, self.tau_init = r_on, leak, (float(lo), float(hi))
         self.learn_r_on, self.learn_time = learn_r_on, learn_time
+        self._warned_coarse_t = False  # one warning per model for too coarse timestamps
+        self._time_check = (None, 0.0)  # (versions of tau, shift, r_on, shortest open phase)
         fk = {"device": device, "dtype": dtype}
         G, H = self._gates * hidden_size, hidden_size
         for k in range(num_layers):
@@ -76,7 +87,9 @@ class _PhasedRNNBase(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as nn.LSTM; tau ~ exp(U(a, b)); s ~ U(0, tau)."""
+        """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as nn.LSTM; tau ~ exp(U(a, b)) (``tau_dist``
+        "log_uniform", the paper's sec. 3.1-3.3) or U(a, b) ("uniform", sec. 3.4's merged
+        layers); s ~ U(0, tau)."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         lo, hi = self.tau_init
         for name, p in self.named_parameters():
@@ -84,7 +97,8 @@ class _PhasedRNNBase(nn.Module):
                 p.uniform_(-bound, bound)
         for k in range(self.num_layers):
             tau = getattr(self, f"tau_l{k}")
-            tau.copy_(torch.exp(torch.empty_like(tau).uniform_(lo, hi)))
+            draw = torch.empty_like(tau).uniform_(lo, hi)
+            tau.copy_(torch.exp(draw) if self.tau_dist == "log_uniform" else draw)
             getattr(self, f"shift_l{k}").copy_(torch.rand_like(tau) * tau)
             getattr(self, f"r_on_l{k}").fill_(self.r_on_init)
 
@@ -119,12 +133,63 @@ class _PhasedRNNBase(nn.Module):
     def _prepare(self, x, t, state, lengths):
         x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
         B, T, _ = x.shape
-        mask = None if lengths is None else valid_mask(lengths, T)
         state = check_state(state, self.num_layers, B, self.hidden_size, self._n_state)
+        check_dtypes(x, state, self.layer_params(0)["weight_hh"].dtype)
+        self._check_time_params(t)
+        mask = None if lengths is None else valid_mask(lengths, T)
+        x, t = zero_padding(x, t.to(x.device), lengths)
         if state is None:
             z = x.new_zeros(self.num_layers, B, self.hidden_size)
             state = (z,) * self._n_state
-        return x, t.to(x.device), lengths, mask, state
+        return x, t, lengths, mask, state
+
+    def _check_time_params(self, t: Tensor) -> None:
+        """tau, shift, r_on must be finite (a NaN period makes every output NaN, silently); and
+        one warning when float32 timestamps are too coarse for the shortest open phase."""
+        open_phase = self._shortest_open_phase()
+        if t.is_floating_point() and t.dtype != torch.float64 and not self._warned_coarse_t:
+            self._warn_coarse_timestamps(t, open_phase)
+
+    def _shortest_open_phase(self) -> float:
+        """min over neurons of r_on * tau, after checking that tau, shift, r_on are finite.
+        Cached on the tensors' versions: a streaming step pays for it once, training (whose
+        optimiser changes them in place) once per forward."""
+        tensors = []
+        for k in range(self.num_layers):
+            p = self.layer_params(k)
+            tensors += (p["tau"], p["shift"], p["r_on"])
+        key = tuple((id(v), v._version) for v in tensors)
+        if self._time_check[0] == key:
+            return self._time_check[1]
+        with torch.no_grad():
+            for i, v in enumerate(tensors):
+                if not bool(torch.isfinite(v).all()):
+                    bad = (~torch.isfinite(v)).nonzero().flatten()[:5].tolist()
+                    name = f"{('tau', 'shift', 'r_on')[i % 3]}_l{i // 3}"
+                    raise ValueError(f"{name}: expected finite values, found "
+                                     f"{v[bad].tolist()} at neurons {bad}")
+            phase = min(float((F.positive_tau(tensors[i]).double()
+                               * F.positive_r_on(tensors[i + 2]).double()).min())
+                        for i in range(0, len(tensors), 3))
+        self._time_check = (key, phase)
+        return phase
+
+    def _warn_coarse_timestamps(self, t: Tensor, open_phase: float) -> None:
+        # float32 spacing is 128 at t = 1.6e9: the phase (computed in float64 from the rounded
+        # t) is then off by up to half that spacing. Warn when it exceeds 1% of the open phase.
+        finite = t[torch.isfinite(t)]
+        if finite.numel() == 0:
+            return
+        top = finite.abs().max()
+        spacing = float(torch.nextafter(top, top.new_tensor(float("inf"))) - top)
+        if spacing > 0.01 * open_phase:
+            self._warned_coarse_t = True
+            warnings.warn(
+                f"t: {t.dtype} timestamps reach {float(top):.4g}, where their spacing is "
+                f"{spacing:.3g}, more than 1% of the shortest open phase r_on * tau = "
+                f"{open_phase:.3g}: the time gates lose the phase. Pass t as torch.float64 "
+                "(the phase is computed in float64), or subtract a per-sequence offset.",
+                RuntimeWarning, stacklevel=4)
 
     def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
         x, t, lengths, mask, state = self._prepare(x, t, state, lengths)
@@ -154,6 +219,7 @@ class _PhasedRNNBase(nn.Module):
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"r_on={self.r_on_init}, leak={self.leak}, tau_init={self.tau_init}, "
+            f"tau_dist={self.tau_dist}, "
             f"learn_time={self.learn_time}, learn_r_on={self.learn_r_on}"
         )
 
@@ -181,9 +247,9 @@ class PhasedLSTM(_PhasedRNNBase):
                  batch_first: bool = True, r_on: float = 0.05, leak: float = 1e-3,
                  tau_init: tuple[float, float] = (0.0, 3.0), learn_r_on: bool = False,
                  learn_time: bool = True, peephole: bool = False, backend: str = "auto",
-                 device=None, dtype=None):
+                 device=None, dtype=None, tau_dist: str = "log_uniform"):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, r_on, leak,
-                         tau_init, learn_r_on, learn_time, device, dtype)
+                         tau_init, learn_r_on, learn_time, device, dtype, tau_dist)
         self.peephole = peephole
         self.backend = backend
         if peephole:

@@ -209,3 +209,66 @@ def place_from(src_dir: Path, names: list[str], dest_dir: Path,
         os.replace(part, dest)
         placed.append(dest)
     return placed
+
+
+def _member_target(dest: Path, name: str) -> Path | None:
+    """Where archive member ``name`` may be written under ``dest``; None when it would land
+    outside (absolute path, drive letter, ``..``) or names no file."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        return None
+    target = dest.joinpath(*parts)
+    root = dest.resolve()
+    if root != target.resolve() and root not in target.resolve().parents:
+        return None
+    return target
+
+
+def extract_zip(archive: Path, dest: Path, progress: bool = True) -> tuple[int, list[str]]:
+    """Extract a zip member by member into ``dest``, treating it as untrusted.
+
+    No member may land outside ``dest`` (absolute paths and ``..`` are refused) and symlinks are
+    never created; a member that cannot be read (bad CRC, bad compression) is skipped. Each file
+    is written under a temporary name and renamed, so no partial file looks complete.
+
+    Returns:
+        (files extracted, ["member: why" for each member skipped]).
+    """
+    import stat
+    import zipfile
+    import zlib
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    skipped, n = [], 0
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DownloadError(f"{archive} is not a readable zip archive ({e})") from None
+    with zf:
+        infos = zf.infolist()
+        bar = tqdm(infos, desc=f"extract {Path(archive).name}", unit="file", disable=not progress,
+                   leave=False)
+        for info in bar:
+            if info.is_dir():
+                continue
+            target = _member_target(dest, info.filename)
+            if target is None:
+                skipped.append(f"{info.filename}: outside the target folder, refused")
+                continue
+            if stat.S_ISLNK(info.external_attr >> 16):
+                skipped.append(f"{info.filename}: a symbolic link, refused")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".part")
+            try:
+                with zf.open(info) as src, open(tmp, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                    zlib.error) as e:  # a damaged member: skip it, keep the others
+                tmp.unlink(missing_ok=True)
+                skipped.append(f"{info.filename}: unreadable ({type(e).__name__}: {e})")
+                continue
+            os.replace(tmp, target)
+            n += 1
+    return n, skipped

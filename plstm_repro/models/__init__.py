@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .cnn import FrameCNN, GridVideoFrontEnd
+from .cnn import EventFrameCNN, FrameCNN, GridVideoFrontEnd
 from .sequence import SequenceModel
 
 # What users type -> registry name.
@@ -27,13 +27,13 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
                 **rnn_kwargs) -> nn.Module:
     """Build a model by name. Recurrent models are wrapped in a SequenceModel whose rnn gets
     ``input_size`` features (after the embedding, if any) plus ``rnn_kwargs``; ``cnn`` is the
-    N-MNIST FrameCNN and takes its own keyword arguments.
+    N-MNIST frame CNN on events (:class:`EventFrameCNN`) and takes its own keyword arguments.
     """
     from ..cells import BNLSTM, LSTM, PhasedGRU, PhasedLSTM
 
     name = resolve_model_name(name)
     if name == "cnn":
-        return FrameCNN(num_outputs=num_outputs, **rnn_kwargs)
+        return EventFrameCNN(num_outputs=num_outputs, **rnn_kwargs)
     cls = {"lstm": LSTM, "bn_lstm": BNLSTM, "phased_lstm": PhasedLSTM, "phased_gru": PhasedGRU}
     fin = input_size if embed is None else input_size - 1 + embed[1]
     rnn = cls[name](fin, hidden_size, num_layers=num_layers, **rnn_kwargs)
@@ -43,6 +43,7 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
 __all__ = [
     "ALIASES",
     "MODELS",
+    "EventFrameCNN",
     "FrameCNN",
     "GridVideoFrontEnd",
     "SequenceModel",

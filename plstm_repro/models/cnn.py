@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+
+from ..cells.checks import valid_mask
 
 
 class FrameCNN(nn.Module):
@@ -28,6 +31,42 @@ class FrameCNN(nn.Module):
         if frames.dim() != 4:
             raise ValueError(f"frames: expected [B, C, H, W], got {tuple(frames.shape)}")
         return self.head(self.features(frames))
+
+
+class EventFrameCNN(nn.Module):
+    """The frame CNN on event data: ``forward(x, t, lengths)`` like the recurrent models (one
+    batch format and one ``fit()`` for all of Table 1), binning each sample's events into one
+    frame of per-pixel event counts (sec. 3.3, Fig. 5b) before :class:`FrameCNN`.
+
+    x [B, T, F] holds the pixel address (y * width + x) in feature 0; padded steps count
+    nothing. The counts are not normalised: a frame's statistics follow the event rate, which is
+    why the paper's CNN suffers when rho changes at test time.
+    """
+
+    def __init__(self, num_outputs: int = 10, sensor: tuple[int, int] = (34, 34), **cnn_kwargs):
+        super().__init__()
+        self.sensor = tuple(sensor)
+        self.cnn = FrameCNN(num_outputs=num_outputs, in_channels=1, height=sensor[1],
+                            width=sensor[0], **cnn_kwargs)
+
+    def frames(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+        """Per-pixel event counts [B, 1, H, W]."""
+        B, T = x.shape[:2]
+        W, H = self.sensor
+        addr = x[..., 0]
+        w = torch.ones_like(addr)
+        if lengths is not None:
+            valid = valid_mask(lengths.to(x.device), T)
+            addr, w = torch.where(valid, addr, 0.0), valid.to(x.dtype)
+        addr = addr.long()
+        if addr.numel() and (int(addr.min()) < 0 or int(addr.max()) >= W * H):
+            raise ValueError(f"x[..., 0]: expected pixel addresses in [0, {W * H}), got "
+                             f"{int(addr.min())}..{int(addr.max())}")
+        counts = x.new_zeros(B, W * H).scatter_add_(1, addr, w)
+        return counts.view(B, 1, H, W)
+
+    def forward(self, x: Tensor, t: Tensor | None = None, lengths: Tensor | None = None) -> Tensor:
+        return self.cnn(self.frames(x, lengths))
 
 
 class GridVideoFrontEnd(nn.Module):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..cells.checks import valid_mask
+
 
 class SequenceModel(nn.Module):
     """rnn(x, t) -> linear head, read out at each sample's last valid step or at every step.
@@ -24,7 +26,7 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, lengths: Tensor | None = None) -> Tensor:
         if self.embed is not None:
-            x = torch.cat([self.embed(x[..., 0].long()), x[..., 1:]], -1)
+            x = torch.cat([self.embed(self.indices(x, lengths)), x[..., 1:]], -1)
         out, _ = self.rnn(x, t, lengths=lengths)
         if self.readout == "all":
             return self.head(out)
@@ -33,6 +35,19 @@ class SequenceModel(nn.Module):
         else:
             last = out[torch.arange(out.shape[0], device=out.device), lengths.to(out.device) - 1]
         return self.head(last)
+
+    def indices(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+        """Feature 0 of x as embedding indices; 0 at padded steps, whatever the padding holds
+        (NaN there would index out of range)."""
+        idx = x[..., 0]
+        if lengths is not None:
+            idx = torch.where(valid_mask(lengths.to(x.device), x.shape[1]), idx, 0)
+        idx = idx.long()
+        num = self.embed.num_embeddings
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= num):
+            raise ValueError(f"x[..., 0]: expected embedding indices in [0, {num}), got values "
+                             f"from {int(idx.min())} to {int(idx.max())}")
+        return idx
 
     @property
     def is_phased(self) -> bool:

@@ -1,0 +1,338 @@
+"""N-MNIST (Orchard et al. 2015; Neil et al. 2016, sec. 3.3, Table 1): download, decode, cache.
+
+Layout, as tonic's ``tonic.datasets.NMNIST(save_to="data")`` expects it, so both find the same
+files: ``data/NMNIST/train.zip``, ``test.zip`` (kept: tonic checks they exist) and the extracted
+``Train/<digit>/<id>.bin``, ``Test/<digit>/<id>.bin``. The URLs and md5 sums are read from tonic's
+class, never copied here.
+
+A recording is a sequence of 5-byte events (Orchard's format, decoded by tonic's
+``tonic.io.read_mnist_file``): x (8 bits), y (8 bits), polarity (1 bit), timestamp in us (23
+bits); a record with y = 240 is a timestamp-overflow marker that adds 2^13 us to every later
+timestamp. ``plstm preprocess nmnist`` decodes every recording once into a memory-mapped store per
+split (:mod:`plstm_repro.data.store`): table ``events`` with x, y, p (uint8) and t (uint32, us),
+the label per record and the source path as its name. Corrupt recordings (a size that is not a
+multiple of 5, an empty file, events outside the 34x34 sensor, an unreadable file or zip member)
+and missing digit folders are skipped, counted and named in one summary.
+
+``synthetic-nmnist`` (:mod:`plstm_repro.data.synthetic_nmnist`) writes real ``.bin`` files in the
+same layout under ``data/SyntheticNMNIST`` and goes through the same code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .download import (
+    ChecksumError,
+    DownloadError,
+    check_md5,
+    download_file,
+    extract_zip,
+    md5sum,
+    place_from,
+)
+from .store import Store, StoreWriter
+
+SENSOR = (34, 34, 2)  # width, height, polarities
+OVERFLOW_Y = 240  # y of a timestamp-overflow marker record
+EVENT_TABLE = {"events": {"x": "u1", "y": "u1", "p": "u1", "t": "<u4"}}
+
+
+@dataclass(frozen=True)
+class NMNISTSource:
+    """Where a dataset of N-MNIST recordings lives and where it comes from."""
+
+    name: str  # what users type
+    folder: str  # under the data root
+    synthetic: bool = False
+
+    def root(self, data_root: Path) -> Path:
+        return Path(data_root) / self.folder
+
+    def store_path(self, data_root: Path, split: str) -> Path:
+        return self.root(data_root) / "cache" / split
+
+
+NMNIST = NMNISTSource("nmnist", "NMNIST")
+SYNTHETIC = NMNISTSource("synthetic-nmnist", "SyntheticNMNIST", synthetic=True)
+SPLITS = {"train": "Train", "test": "Test"}
+
+
+def tonic_resources() -> dict[str, dict[str, str]]:
+    """{split: {url, filename, md5, folder}} as ``tonic.datasets.NMNIST`` declares them."""
+    from tonic.datasets import NMNIST as TonicNMNIST
+
+    return {split: {"url": getattr(TonicNMNIST, f"{split}_url"),
+                    "filename": getattr(TonicNMNIST, f"{split}_filename"),
+                    "md5": getattr(TonicNMNIST, f"{split}_md5"),
+                    "folder": getattr(TonicNMNIST, f"{split}_folder")}
+            for split in SPLITS}
+
+
+# --- the binary format ----------------------------------------------------------------------
+
+class CorruptRecording(ValueError):
+    """A recording that cannot be decoded; the message says why."""
+
+
+def encode_events(x, y, p, t, overflow_at: int | None = None) -> bytes:
+    """Events -> Orchard's 5-byte records (the inverse of tonic's reader).
+
+    With ``overflow_at`` = i, an overflow marker is written before event i and the timestamps
+    from event i on are stored 2^13 us lower, so the reader's correction restores them (the
+    format's way to count time past 2^23 us; here also a way to test that correction).
+    """
+    x, y, p, t = (np.asarray(v, dtype=np.int64) for v in (x, y, p, t))
+    t = t.copy()
+    if overflow_at is not None:
+        t[overflow_at:] -= 2 ** 13
+    if len(t) and (t.min() < 0 or t.max() >= 2 ** 23):
+        raise ValueError("encode_events: timestamps must fit in 23 bits after the overflow shift")
+    rec = np.zeros((len(t), 5), dtype=np.uint8)
+    rec[:, 0], rec[:, 1] = x, y
+    rec[:, 2] = (p.astype(np.uint8) << 7) | ((t >> 16) & 127)
+    rec[:, 3], rec[:, 4] = (t >> 8) & 255, t & 255
+    if overflow_at is not None:
+        marker = np.array([[0, OVERFLOW_Y, 0, 0, 0]], dtype=np.uint8)
+        rec = np.concatenate([rec[:overflow_at], marker, rec[overflow_at:]])
+    return rec.tobytes()
+
+
+def decode_recording(raw: bytes, source: str = "") -> dict[str, np.ndarray]:
+    """One recording's bytes -> {x, y, p, t} with tonic's reader (overflow markers applied).
+
+    Raises CorruptRecording for an empty file, a size that is not a multiple of 5 bytes, or
+    events outside the 34x34 sensor.
+    """
+    from tonic.datasets import NMNIST as TonicNMNIST
+    from tonic.io import read_mnist_file
+
+    if len(raw) == 0:
+        raise CorruptRecording("empty file")
+    if len(raw) % 5:
+        raise CorruptRecording(f"{len(raw)} bytes, not a multiple of 5 (5 bytes per event)")
+    ev = read_mnist_file(io.BytesIO(raw), dtype=TonicNMNIST.dtype, is_stream=True)
+    if len(ev) == 0:
+        raise CorruptRecording("no events (only overflow markers)")
+    x, y, p, t = ev["x"], ev["y"], ev["p"], ev["t"]  # tonic's order is x, y, t, p
+    if x.max() >= SENSOR[0] or y.max() >= SENSOR[1]:
+        raise CorruptRecording(f"events outside the {SENSOR[0]}x{SENSOR[1]} sensor "
+                               f"(x up to {x.max()}, y up to {y.max()})")
+    if t.max() >= 2 ** 32:
+        raise CorruptRecording("timestamps beyond 2^32 us")
+    order = np.argsort(t, kind="stable") if np.any(np.diff(t) < 0) else slice(None)
+    return {"x": x[order].astype(np.uint8), "y": y[order].astype(np.uint8),
+            "p": p[order].astype(np.uint8), "t": t[order].astype(np.uint32)}
+
+
+# --- download and placement -----------------------------------------------------------------
+
+def _tree_complete(folder: Path) -> bool:
+    return (folder / ".extracted").is_file()
+
+
+def _extract(zip_path: Path, root: Path, split: str, progress: bool, echo) -> None:
+    """Extract a split's zip into ``root`` (tonic's layout) once; bad members are recorded in
+    ``<Split>/.skipped.json`` for the preprocessing summary."""
+    folder = root / SPLITS[split]
+    if _tree_complete(folder):
+        return
+    n, skipped = extract_zip(zip_path, root, progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".skipped.json").write_text(json.dumps(skipped, indent=1))
+    (folder / ".extracted").write_text(f"{n} files from {zip_path.name}\n")
+    echo(f"extracted {n} files from {zip_path}" + (f"; skipped {len(skipped)} unreadable or "
+                                                     f"unsafe members" if skipped else ""))
+
+
+def _copy_tree(src: Path, dest: Path, progress: bool) -> int:
+    """Copy a ``<digit>/<id>.bin`` tree file by file (temp name, then rename)."""
+    import shutil
+
+    from tqdm import tqdm
+
+    files = sorted(p for p in src.rglob("*.bin") if p.is_file())
+    for f in tqdm(files, desc=f"copy {src.name}", unit="file", disable=not progress, leave=False):
+        target = dest / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        shutil.copyfile(f, tmp)
+        os.replace(tmp, target)
+    (dest / ".extracted").write_text(f"{len(files)} files copied from {src}\n")
+    return len(files)
+
+
+def download_nmnist(root: Path | str = "data", from_dir: Path | None = None,
+                    progress: bool = True, echo=print, source: NMNISTSource = NMNIST) -> Path:
+    """Fetch N-MNIST into ``root/NMNIST`` in tonic's layout and return that folder.
+
+    From the web: tonic's two zips through the resumable, md5-checked downloader, then extracted
+    (the zips are kept). With ``from_dir``: a folder holding ``train.zip`` and ``test.zip``
+    (md5-checked), or an extracted ``Train/`` and ``Test/`` tree. Zips are untrusted: no member
+    lands outside the folder. Offline or on a checksum mismatch: one DownloadError naming the
+    URLs, files, md5 sums and where to put them; nothing is left under a final name unverified.
+    """
+    root = source.root(root)
+    root.mkdir(parents=True, exist_ok=True)
+    if from_dir is not None:
+        return _place_nmnist(Path(from_dir), root, progress, echo, source)
+    res = tonic_resources()
+    failures = []
+    for split, r in res.items():
+        dest = root / r["filename"]
+        if _tree_complete(root / r["folder"]) and dest.is_file():
+            continue
+        try:
+            download_file([r["url"]], dest, r["md5"], progress, dataset=source.name)
+        except DownloadError as e:
+            failures.append((r, str(e).splitlines()[1:3]))
+    if failures:
+        lines = [f"Could not download N-MNIST ({len(failures)} of 2 files):"]
+        for r, why in failures:
+            lines.append(f"  {r['filename']} (md5 {r['md5']}) from {r['url']}")
+            lines += [f"    {w.strip()}" for w in why if w.strip()]
+        lines += ["To place the files by hand, download them on a machine with internet access",
+                  f"and either put train.zip and test.zip in {root}/ and run this command again,",
+                  (f"or run `plstm download {source.name} --from DIR` with DIR holding the two "
+                  "zips (or their extracted Train/ and Test/ folders)."),
+                  "Expected md5: " + ", ".join(f"{r['filename']} {r['md5']}"
+                                               for r in res.values())]
+        raise DownloadError("\n".join(lines))
+    for split, r in res.items():
+        _extract(root / r["filename"], root, split, progress, echo)
+    return root
+
+
+def _place_nmnist(src: Path, root: Path, progress: bool, echo, source: NMNISTSource) -> Path:
+    if not src.is_dir():
+        raise FileNotFoundError(f"--from: {src} is not a folder")
+    trees = {split: src / folder for split, folder in SPLITS.items()}
+    if all(t.is_dir() for t in trees.values()):
+        for split, tree in trees.items():
+            dest = root / SPLITS[split]
+            if tree.resolve() != dest.resolve():
+                n = _copy_tree(tree, dest, progress)
+                echo(f"copied {n} recordings from {tree} to {dest}")
+        return root
+    if source.synthetic:
+        raise FileNotFoundError(f"--from: {src} holds no Train/ and Test/ folders")
+    res = tonic_resources()
+    names = [r["filename"] for r in res.values()]
+    if not all((src / n).is_file() for n in names):
+        raise FileNotFoundError(
+            f"--from: {src} holds neither {' and '.join(names)} nor extracted Train/ and Test/ "
+            f"folders (Train/<digit>/<id>.bin)")
+    place_from(src, names, root, {r["filename"]: r["md5"] for r in res.values()})
+    for split, r in res.items():
+        _extract(root / r["filename"], root, split, progress, echo)
+    return root
+
+
+# --- preprocessing --------------------------------------------------------------------------
+
+def _recordings(tree: Path):
+    """(digit, path) of every .bin under ``tree``; missing digit folders listed apart."""
+    found, missing = [], []
+    for d in range(10):
+        folder = tree / str(d)
+        if not folder.is_dir():
+            missing.append(str(folder))
+            continue
+        found += [(d, p) for p in sorted(folder.glob("*.bin"))]
+    return found, missing
+
+
+def preprocess_split(source_root: Path, split: str, out: Path, progress: bool = True) -> dict:
+    """Decode every recording of one split into a store at ``out``; returns the summary."""
+    from tqdm import tqdm
+
+    tree = source_root / SPLITS[split]
+    if not tree.is_dir():
+        raise FileNotFoundError(
+            f"N-MNIST {split}: {tree} not found. Run `plstm download "
+            f"{'synthetic-nmnist' if 'Synthetic' in str(source_root) else 'nmnist'}` first "
+            "(or `--from DIR` with the zips or the extracted Train/ and Test/ folders).")
+    import tonic.io  # noqa: F401 - imported before the clock starts: the rate is decoding's
+
+    recs, missing = _recordings(tree)
+    skipped_file = tree / ".skipped.json"
+    corrupt = [{"path": m.split(":")[0], "why": m.split(": ", 1)[-1]}
+               for m in (json.loads(skipped_file.read_text()) if skipped_file.is_file() else [])]
+    events, t0 = 0, time.time()
+    with StoreWriter(out, EVENT_TABLE, {"label": "u1"}) as w:
+        bar = tqdm(recs, desc=f"preprocess {split}", unit="rec", disable=not progress,
+                   dynamic_ncols=True)
+        for digit, path in bar:
+            rel = str(path.relative_to(source_root))
+            try:
+                ev = decode_recording(path.read_bytes(), rel)
+            except (CorruptRecording, OSError, ValueError, IndexError) as e:
+                corrupt.append({"path": rel, "why": str(e)})
+                continue
+            w.add(rel, {"label": digit}, events=ev)
+            events += len(ev["t"])
+        seconds = time.time() - t0
+        summary = {"split": split, "recordings": w.n, "events": events,
+                   "mean_events": round(events / max(w.n, 1), 1),
+                   "corrupt": len(corrupt), "corrupt_files": corrupt,
+                   "missing_digit_folders": missing, "seconds": round(seconds, 2),
+                   "recordings_per_s": round(len(recs) / max(seconds, 1e-9), 1)}
+        w.commit(summary)
+    return summary
+
+
+def preprocess_nmnist(root: Path | str = "data", progress: bool = True, echo=print,
+                      source: NMNISTSource = NMNIST) -> dict[str, dict]:
+    """``plstm preprocess nmnist``: both splits into ``root/NMNIST/cache/{train,test}``, once.
+
+    A split whose store exists is left alone (its stored summary is returned)."""
+    src_root = source.root(root)
+    out = {}
+    for split in SPLITS:
+        path = source.store_path(root, split)
+        if Store.exists(path):
+            out[split] = {**Store(path).info, "cached": True}
+            continue
+        out[split] = preprocess_split(src_root, split, path, progress)
+        s = out[split]
+        echo(f"{source.name} {split}: {s['recordings']} recordings, {s['events']} events, "
+             f"{s['corrupt']} corrupt, {len(s['missing_digit_folders'])} digit folders missing, "
+             f"{s['recordings_per_s']} recordings/s")
+        for c in s["corrupt_files"]:
+            echo(f"  skipped {c['path']}: {c['why']}")
+        for m in s["missing_digit_folders"]:
+            echo(f"  missing digit folder {m}")
+    return out
+
+
+def open_store(root: Path | str, split: str, source: NMNISTSource = NMNIST) -> Store:
+    """The preprocessed store of ``split``, or FileNotFoundError saying which command makes it."""
+    path = source.store_path(root, split)
+    if not Store.exists(path):
+        raise FileNotFoundError(
+            f"{source.name} {split}: no preprocessed cache at {path}. Run `plstm download "
+            f"{source.name}` (or `--from DIR`) and then `plstm preprocess {source.name}`.")
+    return Store(path)
+
+
+__all__ = [
+    "NMNIST",
+    "SENSOR",
+    "SYNTHETIC",
+    "ChecksumError",
+    "CorruptRecording",
+    "check_md5",
+    "decode_recording",
+    "download_nmnist",
+    "encode_events",
+    "md5sum",
+    "open_store",
+    "preprocess_nmnist",
+]
