@@ -89,8 +89,9 @@ def _inputs(shape, seed=0):
     return x, t
 
 
-def _runners(shape, x, t):
-    """{(mode, method): zero-argument callable} for one shape."""
+def _runners(shape, x, t, models=MODELS):
+    """{(mode, method): zero-argument callable} for one shape (nn.LSTM and ``models``' methods;
+    the BN-LSTM's are named "bn reference", "bn fused")."""
     F, H = shape["F"], shape["H"]
     torch.manual_seed(0)
     lstm = nn.LSTM(F, H, batch_first=True)
@@ -115,13 +116,13 @@ def _runners(shape, x, t):
                 fn()
         return run
 
-    calls = {
-        "nn.LSTM": (lstm, lambda: lstm(x)[0]),
-        "reference": (ref, lambda: ref(x, t)[0]),
-        "fused": (fus, lambda: fus(x, t)[0]),
-        "naive": (naive, lambda: naive(x, t)),
-    }
-    if shape.get("bn"):
+    calls = {"nn.LSTM": (lstm, lambda: lstm(x)[0])}
+    plstm = "Phased LSTM" in models
+    if plstm:
+        calls["reference"] = (ref, lambda: ref(x, t)[0])
+        calls["fused"] = (fus, lambda: fus(x, t)[0])
+        calls["naive"] = (naive, lambda: naive(x, t))
+    if shape.get("bn") and "BN-LSTM" in models:
         calls["bn reference"] = (bn_ref, lambda: bn_ref(x, t)[0])
         calls["bn fused"] = (bn_fus, lambda: bn_fus(x, t)[0])
     out = {}
@@ -129,7 +130,7 @@ def _runners(shape, x, t):
         wrap = train if mode == "train" else infer
         for name, (model, fn) in calls.items():
             out[(mode, name)] = wrap(fn, model)
-        if mode == "infer":
+        if mode == "infer" and plstm:
             out[(mode, "sparse")] = infer(lambda: sparse_forward(fus, x, t), fus)
     return out
 
@@ -183,15 +184,18 @@ def _write_json(data, path: Path) -> None:
 
 
 def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
-              quick: bool = False, progress: bool = True) -> dict:
+              quick: bool = False, progress: bool = True, models=MODELS) -> dict:
     """Time every method on every shape; print a table; write bench.json and bench.png.
 
     ``shapes``: list of dicts (name, B, F, H, T, modes, optional bn: BN-LSTM rows too) or None
     for the paper's shapes
-    (``quick``: tiny shapes and 2 repeats, for tests). Returns the JSON-ready dict.
+    (``quick``: tiny shapes and 2 repeats, for tests). ``models``: rows of which models
+    (``MODELS``; nn.LSTM is always timed). Returns the JSON-ready dict.
     """
     if repeats < 1:
         raise ValueError(f"repeats: expected >= 1, got {repeats}")
+    if not models or set(models) - set(MODELS):
+        raise ValueError(f"models: expected a non-empty subset of {MODELS}, got {models}")
     if shapes is None:
         shapes = QUICK_SHAPES if quick else FULL_SHAPES
     if quick:
@@ -203,7 +207,7 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
     results = []
     for shape in shapes:
         x, t = _inputs(shape)
-        runs = _runners(shape, x, t)
+        runs = _runners(shape, x, t, models)
         for fn in runs.values():  # warm-up (and the one-time extension build)
             fn()
         samples = {key: [] for key in runs}
@@ -215,7 +219,7 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
                 samples[key].append(time.perf_counter() - start)
         for mode in shape["modes"]:
             base = _median_ms(samples[(mode, "nn.LSTM")])
-            for model in MODELS if shape.get("bn") else MODELS[:1]:
+            for model in [m for m in models if shape.get("bn") or m == "Phased LSTM"]:
                 row = {"shape": shape["name"], "model": model, "mode": mode,
                        **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
                 for (m_mode, key), s in samples.items():

@@ -32,3 +32,11 @@ def test_quick_bench_writes_results(tmp_path):
 def test_bench_rejects_bad_repeats(tmp_path):
     with pytest.raises(ValueError, match="repeats"):
         run_bench(repeats=0, out_dir=tmp_path, progress=False)
+
+
+def test_bench_one_model(tmp_path):
+    data = run_bench(quick=True, out_dir=tmp_path, progress=False, models=("BN-LSTM",))
+    assert {(r["shape"], r["model"]) for r in data["results"]} == {("tiny", "BN-LSTM")}
+    assert all(set(r["methods"]) == set(BN_METHODS) for r in data["results"])
+    with pytest.raises(ValueError, match="models"):
+        run_bench(quick=True, out_dir=tmp_path, progress=False, models=("GRU",))
