@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from plstm_repro.cells import BNLSTM, _ext, bn_fused
+from plstm_repro.cells.baselines import SeqBatchNorm
 
 
 def needs_ext():
@@ -114,6 +115,20 @@ def test_fused_cpu_one_layer_input_wider_than_a_vector():
     t = torch.rand(5, 6, dtype=torch.float64).cumsum(1)
     state = tuple(torch.randn(1, 5, 9, dtype=torch.float64) for _ in range(2))
     assert_same((model, x, t, state, torch.tensor([6, 3, 6, 1, 5])))
+
+
+def test_fused_cpu_with_shifted_input_norms():
+    """If BN_x and BN_h get shifts beta (affine_bias, a possible initialisation change), the
+    fused path adds them to the gates' bias, as the loop adds them to the gates."""
+    needs_ext()
+    model, x, t, state, lengths = make_case(torch.float64, True)
+    for layer in model.layers:
+        for name in ("bn_x", "bn_h"):
+            bn = SeqBatchNorm(4 * 13, 6, affine_bias=True, dtype=torch.float64)
+            with torch.no_grad():
+                bn.bias.normal_()
+            setattr(layer, name, bn)
+    assert_same((model, x, t, state, lengths))
 
 
 @pytest.mark.parametrize("train", [True, False])

@@ -207,7 +207,11 @@ def bn_layer(x: Tensor, mask: Tensor, layer, h0: Tensor, c0: Tensor, train: bool
     moments). ``moments`` is (mean_x, var_x, mean_h, var_h, mean_c, var_c, counts) in train
     (for :meth:`SeqBatchNorm.update_running`), None in eval. Through :class:`FusedBNLSTM` when
     a gradient is needed; otherwise the forward kernel alone, saving nothing."""
-    params = [layer.weight_ih, layer.weight_hh, layer.bias, layer.bn_x.weight,
+    bias = layer.bias
+    for bn in (layer.bn_x, layer.bn_h):  # shifts of BN_x, BN_h (if any) add to the gates' bias
+        if bn.bias is not None:
+            bias = bias + bn.bias
+    params = [layer.weight_ih, layer.weight_hh, bias, layer.bn_x.weight,
               layer.bn_h.weight, layer.bn_c.weight, layer.bn_c.bias]
     args = [v.contiguous() for v in (x, *params, h0, c0)]
     running = [] if train else [
