@@ -26,6 +26,8 @@ SETS = typer.Option([], "--set", help="Override a config value: section.key=valu
 SCALE = typer.Option("quick", "--scale", help="smoke (seconds) | quick (CPU minutes) | "
                                               "paper (the authors' settings).")
 QUIET = typer.Option(False, "--no-progress", help="No progress bars.")
+SPEAKERS = typer.Option("", "--speakers", help="GRID only: speakers, e.g. 1-34 or 1-4,7 "
+                                               "(default: all; 21 has no video).")
 
 
 def friendly(fn):
@@ -57,7 +59,7 @@ def friendly(fn):
 @friendly
 def train(
     dataset: str = typer.Argument(..., help="sines | sines2 | adding | mnist | digits | nmnist "
-                                            "| synthetic-nmnist"),
+                                            "| synthetic-nmnist | grid | synthetic-grid"),
     model: str = typer.Option("phased", "--model", "-m",
                               help="phased (phased_lstm) | lstm | bn (bn_lstm) | phased_gru | "
                                    "cnn (event data)"),
@@ -100,8 +102,9 @@ def eval_(
 @app.command()
 @friendly
 def reproduce(
-    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | table1 | "
-                                             "nmnist-synthetic | mnist | digits | all"),
+    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | table1 | fig6c "
+                                             "| nmnist-synthetic | fig6c-synthetic | mnist | "
+                                             "digits | all"),
     scale: str = SCALE,
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
@@ -119,8 +122,9 @@ def reproduce(
 @app.command()
 @friendly
 def plot(
-    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | table1 | "
-                                             "nmnist-synthetic | mnist | digits"),
+    artifact: str = typer.Argument(..., help="fig3d | fig4a | fig4b | fig2b | table1 | fig6c "
+                                             "| nmnist-synthetic | fig6c-synthetic | mnist | "
+                                             "digits"),
     scale: str = typer.Option(None, "--scale",
                               help="Default: the largest scale whose runs cover the figure."),
     runs_dir: Path = RUNS,
@@ -138,11 +142,13 @@ def plot(
 @app.command()
 @friendly
 def download(
-    dataset: str = typer.Argument(..., help="mnist | nmnist | synthetic-nmnist (sines, sines2, "
-                                            "adding, digits need none)"),
+    dataset: str = typer.Argument(..., help="mnist | nmnist | synthetic-nmnist | grid | "
+                                            "synthetic-grid (sines, sines2, adding, digits "
+                                            "need none)"),
     from_dir: Path = typer.Option(None, "--from", help="Copy the files from this folder "
                                                       "instead (checksums are checked)."),
     root: Path = typer.Option(Path("data"), "--root", help="Where datasets live."),
+    speakers: str = SPEAKERS,
     no_progress: bool = QUIET,
 ):
     """Download a dataset (resumable, checksummed), or place it from a local folder.
@@ -151,17 +157,20 @@ def download(
     """
     from .data import download_dataset as run
 
-    typer.echo(run(dataset, root, from_dir, progress=not no_progress, echo=typer.echo))
+    typer.echo(run(dataset, root, from_dir, progress=not no_progress, echo=typer.echo,
+                   speakers=speakers))
 
 
 @app.command()
 @friendly
 def preprocess(
-    dataset: str = typer.Argument(..., help="nmnist | synthetic-nmnist (decoded once into a "
-                                            "cache) | sines | sines2 | adding | mnist | digits"),
+    dataset: str = typer.Argument(..., help="nmnist | synthetic-nmnist | grid | synthetic-grid "
+                                            "(decoded once into a cache) | sines | sines2 | "
+                                            "adding | mnist | digits"),
     scale: str = SCALE,
     sets: list[str] = SETS,
     root: Path = typer.Option(None, "--root", help="Where datasets live (default: data)."),
+    speakers: str = SPEAKERS,
     no_progress: bool = QUIET,
 ):
     """Decode a dataset's files once into a memory-mapped cache (N-MNIST), or build the splits
@@ -171,7 +180,8 @@ def preprocess(
     """
     from .runner import preprocess as run
 
-    res = run(dataset, scale, sets, root, progress=not no_progress, echo=typer.echo)
+    res = run(dataset, scale, sets, root, progress=not no_progress, echo=typer.echo,
+              speakers=speakers)
     typer.echo(json.dumps(res, indent=2, default=str))
 
 

@@ -20,6 +20,10 @@ class DataConfig:
     max_len: int = 510
     root: str = "data"  # downloaded datasets
     rho: float = 1.0  # event datasets: probability that an event is kept (sec. 3.3)
+    audio: str = "hi"  # GRID: MFCC every 10 ms (hi) or 40 ms (lo)
+    modalities: str = "both"  # GRID: both | audio | video (the other stream zeroed)
+    modality_dropout: float = 0.0  # GRID training: share of utterances with one stream zeroed
+    speakers: str = ""  # GRID: e.g. "1-4,7" (empty: every preprocessed speaker)
 
 
 @dataclass(frozen=True)

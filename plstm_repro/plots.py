@@ -638,6 +638,136 @@ def plot_table1(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     return paths
 
 
+MODALITY_METRICS = (("both", "test_acc"), ("audio", "audio/test_acc"),
+                    ("video", "video/test_acc"))
+
+
+def plot_fig6c(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
+               scale: str) -> list[Path]:
+    """Video-only test loss over epochs per model, a panel per resolution (low: MFCC every
+    40 ms, high: every 10 ms), and a table of final word accuracies per modality (both, audio,
+    video) and the peak video-only accuracy, beside the paper's statements; plus Fig. 6a drawn
+    from a trained Phased LSTM (``fig6a.png``) where a checkpoint is at hand."""
+    metric = artifact.metric
+    need = (metric, *[m for _, m in MODALITY_METRICS])
+    h = _select(artifact, history, scale, need)
+    ref = None if artifact.synthetic else paper_values(artifact.id)
+    curves = _curves(h, metric, artifact)
+    fig = _new_figure(10.0, 4.0)
+    axes = fig.subplots(1, len(artifact.conditions), sharey=True, squeeze=False)[0]
+    for ax, cond in zip(axes, artifact.conditions):
+        _curve_panel(ax, curves, artifact, cond.label, shade=True, colors=COLORS)
+        if len(curves) and curves["step"].nunique() < 4:  # few points: show them
+            for i, var in enumerate(artifact.variants):
+                c = curves[(curves["variant"] == var.label) & (curves["condition"] == cond.label)]
+                ax.plot(c["step"], c["mean"], "o", color=_color(var.label, i), ms=4)
+        ax.set_title({"low": "Low resolution (MFCC every 40 ms)",
+                      "high": "High resolution (MFCC every 10 ms)"}.get(cond.label, cond.label),
+                     fontsize=9)
+        ax.set_xlabel("Epoch")
+    axes[0].set_ylabel("Test loss, video only")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{artifact.paper_ref if not artifact.synthetic else 'SYNTHETIC words'}, "
+                 f"scale {scale}", fontsize=9)
+    rows = []
+    for cond in artifact.conditions:
+        for var in artifact.variants:
+            sub = h[(h["variant"] == var.label) & (h["condition"] == cond.label)]
+            row = {"variant": var.label, "condition": cond.label}
+            for mod, m in MODALITY_METRICS:
+                fin = _final(sub, m)
+                row.update({f"{mod}_mean": fin["value"].mean(), f"{mod}_std": fin["value"].std(ddof=0)})
+            peak = sub[sub["metric"] == "video/test_acc"].groupby("run_id")["value"].max()
+            row.update({"video_peak": peak.mean(), "n_seeds": len(peak),
+                        "epochs": int(sub[sub["metric"] == metric]["step"].max())})
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    tag = " SYNTHETIC data, not GRID." if artifact.synthetic else ""
+    lines = _md_header(artifact, scale, "Word accuracy (%) at the last epoch per test-time "
+                                        f"modality, mean ± std over seeds.{tag}")
+    lines += [("| model | resolution | epochs | both | audio only | video only | video only, peak "
+              "over epochs | seeds |"), "|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        cells = [_fmt(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std"), r.n_seeds)
+                 for m, _ in MODALITY_METRICS]
+        lines.append(f"| {r.variant} | {r.condition} | {r.epochs} | " + " | ".join(cells)
+                     + f" | {r.video_peak:.2f} | {_seeds_text(artifact, scale, r.n_seeds)} |")
+    if ref:
+        lines += ["", ("The paper's statements to compare with: all networks above 98% word "
+                  "accuracy on audio only and on both; video only is the hard case, peak "
+                  f"{ref.get('Phased LSTM', 'video only').format()}% (sec. 3.4, Fig. 6c).")]
+    lines += ["", "Notes (how the paper was read):"] + [f"- {n}" for n in artifact.notes]
+    lines += [""] + (_md_paper(ref) if ref else [
+        "No reference values: this is a synthetic stand-in, not a paper experiment."])
+    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+    paths += plot_fig6a(artifact, h, Path(out_dir))
+    return paths
+
+
+def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Fig. 6a from a trained Phased LSTM: one test utterance's video frames and MFCCs, and the
+    openness k of the time gates of a few neurons of each layer over time (leak 0, as at test).
+    Needs the run's checkpoint (``runs/checkpoints/<run>/last.pt``; figures live in
+    ``runs/figures/<artifact>/<scale>``): skipped, with no file, where there is none."""
+    import torch
+
+    from .train import checkpoint_path, load_checkpoint
+
+    root = Path(out_dir).resolve().parents[2]
+    phased = history[history["variant"] == "Phased LSTM"].sort_values("condition")
+    ck = next((checkpoint_path(root, r) for r in phased["run_id"].unique()[::-1]
+               if checkpoint_path(root, r).is_file()), None)
+    if ck is None:
+        return []
+    from .config import from_dict
+    from .data import load_split
+    from .train import make_model
+
+    cfg = from_dict(load_checkpoint(ck)["config"])
+    data = load_split(cfg.data, "test", cfg.seed)
+    model = make_model(cfg, data.input_size, data.num_outputs, data)
+    model.load_state_dict(load_checkpoint(ck)["model"])
+    model.eval()
+    b = data.batch(torch.tensor([0]))
+    with torch.no_grad():
+        _, tu, lu = model.layer_outputs(*b.inputs[:6])
+    t = tu[0, :lu[0]]
+    fig = _new_figure(9.0, 8.0)
+    names = ("video", "audio", "merged1", "merged2")
+    axes = fig.subplots(2 + len(names), 1, sharex=True,
+                        height_ratios=(1.2, 1.2) + (1.0,) * len(names))
+    nv = int(b.video_len[0])
+    frames = b.video[0, :nv, 0].numpy()
+    step = max(1, nv // 12)
+    strip = np.concatenate([frames[i] for i in range(0, nv, step)], axis=1)
+    axes[0].imshow(strip, cmap="gray", aspect="auto", extent=(float(b.video_t[0, 0]),
+                   float(b.video_t[0, nv - 1]) + 40.0 * step, 0, 1))
+    axes[0].set_yticks([])
+    axes[0].set_ylabel("video", fontsize=8)
+    na = int(b.audio_len[0])
+    axes[1].imshow(b.audio[0, :na].numpy().T, aspect="auto", origin="lower", cmap="magma",
+                   extent=(float(b.audio_t[0, 0]), float(b.audio_t[0, na - 1]), 0, 39))
+    axes[1].set_ylabel("MFCC", fontsize=8)
+    mask = torch.ones(1, int(lu[0]), dtype=torch.bool)
+    for ax, name in zip(axes[2:], names):
+        rnn = model.layers[name]
+        k = rnn.time_gates(t.unsqueeze(0), 0, mask)[0].detach().numpy()
+        for j in range(min(4, k.shape[1])):  # a stem per step of the union clock
+            base = 1.2 * j
+            ax.vlines(t.numpy(), base, base + k[:, j], color=f"C{j}", lw=1.0)
+            ax.axhline(base, color=f"C{j}", lw=0.3)
+        ax.set_yticks([])
+        ax.set_ylabel(f"{name}\nk, 4 neurons", fontsize=7)
+    for we in b.word_end[0][b.y[0] >= 0].numpy():
+        for ax in axes:
+            ax.axvline(we, color="gray", lw=0.5, ls=":")
+    axes[-1].set_xlabel("time [ms] (dotted: word ends, where the words are read out)")
+    fig.suptitle(f"Fig. 6a from run {ck.parent.name[:8]} ({cfg.data.audio} resolution): inputs "
+                 "and time-gate openness" + (" (SYNTHETIC)" if artifact.synthetic else ""),
+                 fontsize=9)
+    return _save_figure(fig, Path(out_dir), "fig6a")
+
+
 def plot_artifact(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
                   scale: str) -> list[Path]:
     """Dispatch to the artifact's plot function (``artifact.plot``)."""

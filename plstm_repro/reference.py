@@ -149,7 +149,12 @@ def _grid() -> PaperReference:
         "fig6c", src, "GRID lip reading, video-only evaluation: peak word accuracy (%)",
         {("Phased LSTM", "video only"): PaperValue(mean=81.15, source=src)},
         statements=(("The Phased LSTM again converges substantially faster than both LSTM and "
-                    "batch-normalized LSTM (section 3.4)."),))
+                    "batch-normalized LSTM (section 3.4)."),
+                    ("During evaluation, all networks achieve greater than 98% accuracy on "
+                     "audio-only and combined audio-video inputs; video-only evaluation proved "
+                     "the most challenging (section 3.4)."),
+                    ("Peak accuracy 81.15% (video only), compared with Wand et al. 2016 "
+                     "(section 3.4)."),))
 
 
 def _mnist() -> PaperReference:
@@ -178,15 +183,12 @@ def _digits() -> PaperReference:
         note="Offline stand-in: no reference number.")
 
 
-def _nmnist_synthetic() -> PaperReference:
+def _synthetic(artifact_id: str, what: str, looks: str) -> PaperReference:
     return PaperReference(
-        "nmnist-synthetic", "none: SYNTHETIC stand-in for N-MNIST (scikit-learn 8x8 digits "
-        "through a simulated event sensor)", "test accuracy (%), updates per neuron",
-        statements=(("No paper number exists for this dataset and none is shown beside it; "
-                    "Table 1's qualitative claims (Phased LSTM learns fastest, RNNs degrade less "
-                    "than the CNN when rho changes, ~20x fewer updates) can be looked at, not "
-                    "compared."),),
-        note="Synthetic data: never part of Table 1.")
+        artifact_id, f"none: SYNTHETIC stand-in for {what}", "test accuracy (%), test loss",
+        statements=((f"No paper number exists for this dataset and none is shown beside it; "
+                     f"the qualitative picture ({looks}) can be looked at, not compared."),),
+        note="Synthetic data: never part of the paper's tables or figures.")
 
 
 def _fig2b() -> PaperReference:
@@ -202,7 +204,13 @@ def _fig2b() -> PaperReference:
 
 _BUILDERS = {"fig3d": _fig3d, "fig4a": _fig4a, "fig4b": _fig4b, "table1": _table1,
              "fig6c": _grid, "grid": _grid, "mnist": _mnist, "digits": _digits, "fig2b": _fig2b,
-             "nmnist-synthetic": _nmnist_synthetic}
+             "nmnist-synthetic": lambda: _synthetic(
+                 "nmnist-synthetic", "N-MNIST (scikit-learn digits through a simulated event "
+                 "sensor)", "Phased LSTM learns fastest, RNNs degrade less than the CNN when rho "
+                 "changes, ~20x fewer updates"),
+             "fig6c-synthetic": lambda: _synthetic(
+                 "fig6c-synthetic", "GRID (each word its own audio signature and mouth motion)",
+                 "audio easy, video hard, Phased LSTM converging fastest")}
 
 
 def paper_values(artifact_id: str) -> PaperReference:

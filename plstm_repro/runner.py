@@ -203,13 +203,14 @@ def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
 
 
 def preprocess(dataset: str, scale: str = "quick", overrides: list[str] | None = None,
-               root: Path | None = None, progress: bool = True, echo=print) -> dict:
+               root: Path | None = None, progress: bool = True, echo=print,
+               speakers: str = "") -> dict:
     """``plstm preprocess``: datasets from files are decoded once into their caches (a second
     run does nothing); generated ones are built as ``train`` builds them and summarised."""
     from . import data
 
-    if dataset in ("nmnist", "synthetic-nmnist"):
-        return data.preprocess_dataset(dataset, root or Path("data"), progress, echo)
+    if dataset in ("nmnist", "synthetic-nmnist", *data.GRID_FOLDERS):
+        return data.preprocess_dataset(dataset, root or Path("data"), progress, echo, speakers)
     if root is not None:
         overrides = [*(overrides or []), f"data.root={root}"]
     return dataset_summary(dataset, scale, overrides)

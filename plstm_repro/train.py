@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cells.checks import valid_mask
 from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
+from .data.base import IGNORE
 from .models import build_model
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker
 
@@ -35,12 +35,25 @@ class RunResult:
 
 # --- model and data --------------------------------------------------------------------------
 
+def grid_sizes(hidden: int) -> dict:
+    """GRID's layer widths from model.hidden_size, the video layer's: 110 gives the paper's
+    110 (video), 150 (audio), 250 and 250 (merged); smaller values scale all four alike."""
+    return {"video_hidden": hidden, "audio_hidden": max(1, round(hidden * 150 / 110)),
+            "merged": (max(1, round(hidden * 250 / 110)),) * 2}
+
+
 def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> nn.Module:
     """The model of ``cfg.model``, initialised from the run's seed without touching the global
     RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the size of
     an index feature to embed (``num_indices``), the sensor of an event CNN."""
     m = cfg.model
     kw: dict = {}
+    if getattr(data, "arch", None) == "grid_fusion":  # GRID: the fusion network around the cell
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
+                               audio_features=input_size, clocks=data.clocks, r_on=m.r_on,
+                               leak=m.leak, **grid_sizes(m.hidden_size))
     if m.name == "cnn":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -81,11 +94,16 @@ def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tenso
     return [groups[i] for i in perm]
 
 
-def loss_and_hits(out: torch.Tensor, data: SeqData) -> tuple[torch.Tensor, float]:
-    """Mean loss of a batch and, for classification, the number of correct predictions."""
+def loss_and_hits(out: torch.Tensor, data) -> tuple[torch.Tensor, float, int]:
+    """Mean loss of a batch and, for classification, the number of correct predictions and of
+    predictions. Labels y [B] (one per sequence) or [B, W] (one per word, IGNORE where a
+    sequence has fewer words): the loss is then the mean cross-entropy over the words."""
     if data.task == "classification":
-        return F.cross_entropy(out, data.y), float((out.argmax(-1) == data.y).sum())
-    return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0
+        logits, y = out.reshape(-1, out.shape[-1]), data.y.reshape(-1)
+        valid = y != IGNORE
+        hits = float((logits.argmax(-1)[valid] == y[valid]).sum())
+        return F.cross_entropy(logits, y, ignore_index=IGNORE), hits, int(valid.sum())
+    return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0, len(data.y)
 
 
 @torch.no_grad()
@@ -97,44 +115,29 @@ def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
     openness; for the others every valid step."""
     was_training = model.training
     model.eval()
-    total, hits, n = 0.0, 0.0, 0
-    open_sum, upd_sum, steps = 0.0, 0.0, 0
-    phased = getattr(model, "is_phased", False)
-    recurrent = hasattr(model, "rnn")
+    total, hits, n, preds = 0.0, 0.0, 0, 0
+    stats: dict[str, float] = {}
     order = torch.argsort(data.lengths)  # similar lengths together: less padding
     for idx in order.split(batch_size):
-        b = to_device(data.batch(idx), device)
-        out = model(b.x, b.t, b.lengths)
-        loss, h = loss_and_hits(out, b)
-        total += float(loss) * len(idx)
+        b = data.batch(idx).to(device)
+        out = model(*b.inputs)
+        loss, h, npred = loss_and_hits(out, b)
+        total += float(loss) * npred
         hits += h
         n += len(idx)
-        steps += int(b.lengths.sum())
-        if phased:
-            rnn = model.rnn
-            k = rnn.time_gates(b.t, 0, valid_mask(b.lengths, b.x.shape[1]))
-            open_sum += float(k.sum()) / rnn.hidden_size
-            # k > 0 at leak 0 (eval): the counting of count_updates and the sparse kernel
-            upd_sum += float((k > 0).sum()) / rnn.hidden_size
+        preds += npred
+        if hasattr(model, "update_stats"):  # sums over the batch
+            for k, v in model.update_stats(*b.inputs).items():
+                stats[k] = stats.get(k, 0.0) + v
     model.train(was_training)
-    res = {"test_loss": total / n}
+    res = {"test_loss": total / preds}
     if data.task == "classification":
-        res["test_acc"] = 100.0 * hits / n
+        res["test_acc"] = 100.0 * hits / preds
     else:
-        res["test_mse"] = total / n
-    if phased:
-        res["gate_openness"] = open_sum / steps
-        res["updates_per_neuron"] = upd_sum / n
-    elif recurrent:
-        res["updates_per_neuron"] = steps / n
+        res["test_mse"] = total / preds
+    res.update({k: v / (stats["steps"] if k == "gate_openness" else n)
+                for k, v in stats.items() if k != "steps"})
     return res
-
-
-def to_device(b: SeqData, device: str) -> SeqData:
-    if device == "cpu":
-        return b
-    return SeqData(b.x.to(device), b.t.to(device), b.lengths.to(device), b.y.to(device), b.task,
-                   b.num_outputs, b.time_unit)
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -230,7 +233,8 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         for epoch in range(start_epoch, tc.epochs + 1):
             t0 = time.time()
             model.train()
-            tot, hits, seen, win_loss, win_hits, win_n = 0.0, 0.0, 0, 0.0, 0.0, 0
+            tot, hits, seen, preds = 0.0, 0.0, 0, 0
+            win_loss, win_hits, win_n, win_preds = 0.0, 0.0, 0, 0
             if hasattr(train_set, "set_epoch"):  # event data: a fresh rho drop every epoch
                 train_set.set_epoch(epoch)
             groups = batches(len(train_set), tc.batch_size, gen,
@@ -241,9 +245,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                 part = idx if world == 1 else idx.tensor_split(world)[rank]
                 # a rank left without rows still runs the batch (DDP needs every rank's
                 # backward) with weight 0
-                b = to_device(train_set.batch(part if len(part) else idx), tc.device)
-                out = train_model(b.x, b.t, b.lengths)
-                loss, h = loss_and_hits(out, b)
+                b = train_set.batch(part if len(part) else idx).to(tc.device)
+                out = train_model(*b.inputs)
+                loss, h, npred = loss_and_hits(out, b)
                 # each rank's mean is weighted by its share, so DDP's gradient average is the
                 # mean over the global batch, equal to a single process
                 (loss * (len(part) * world / len(idx))).backward()
@@ -253,28 +257,30 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 n_rows = len(part)
-                lsum, hsum, nsum = _reduce(dist, float(loss.detach()) * n_rows,
-                                           h if n_rows else 0.0, n_rows)
-                tot, hits, seen = tot + lsum, hits + hsum, seen + nsum
-                win_loss, win_hits, win_n = win_loss + lsum, win_hits + hsum, win_n + nsum
+                lsum, hsum, nsum, psum = _reduce(dist, float(loss.detach()) * n_rows,
+                                                 h if n_rows else 0.0, n_rows,
+                                                 npred if n_rows else 0)
+                tot, hits, seen, preds = tot + lsum, hits + hsum, seen + nsum, preds + psum
+                win_loss, win_hits = win_loss + lsum, win_hits + hsum
+                win_n, win_preds = win_n + nsum, win_preds + psum
                 bar.update(1)
                 bar.set_postfix(loss=f"{tot / seen:.4f}")
                 if tc.log_every and step % tc.log_every == 0:
                     m = {"step_train_loss": win_loss / win_n}
                     if train_set.task == "classification":
-                        m["step_train_acc"] = 100.0 * win_hits / win_n
+                        m["step_train_acc"] = 100.0 * win_hits / win_preds
                     tracker.log_metrics(run_id, m, step)
-                    win_loss, win_hits, win_n = 0.0, 0.0, 0
+                    win_loss, win_hits, win_n, win_preds = 0.0, 0.0, 0, 0
                 if tc.max_steps and step >= tc.max_steps:
                     break
             bar.close()
             metrics = {"train_loss": tot / seen, "epoch_time_s": time.time() - t0}
             if train_set.task == "classification":
-                metrics["train_acc"] = 100.0 * hits / seen
+                metrics["train_acc"] = 100.0 * hits / preds
             metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
-            for label, data in extra_tests.items():
+            for cond, data in extra_tests.items():
                 res = evaluate(model, data, tc.eval_batch_size, tc.device)
-                metrics.update({f"{label}/{k}": v for k, v in res.items()})
+                metrics.update({f"{cond}/{k}": v for k, v in res.items()})
             tracker.log_metrics(run_id, metrics, epoch)
             epochs.append(metrics)
             if rank == 0:

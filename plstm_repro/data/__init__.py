@@ -11,8 +11,10 @@ from pathlib import Path
 
 from .base import SeqData
 
-DATASETS = ("sines", "sines2", "adding", "mnist", "digits", "nmnist", "synthetic-nmnist")
-FROM_FILES = ("mnist", "nmnist", "synthetic-nmnist")  # need `plstm download` first
+DATASETS = ("sines", "sines2", "adding", "mnist", "digits", "nmnist", "synthetic-nmnist", "grid",
+            "synthetic-grid")
+FROM_FILES = ("mnist", "nmnist", "synthetic-nmnist", "grid", "synthetic-grid")
+GRID_FOLDERS = {"grid": "GRID", "synthetic-grid": "SyntheticGRID"}
 
 # The train and test sets of a run come from the run's seed; the offset keeps them disjoint.
 _TEST_SEED_OFFSET = 1_000_003
@@ -54,17 +56,71 @@ def load_split(cfg, split: str, seed: int):
         # one subset for every seed and model (seed 0), so that runs compare on the same data
         idx = stratified_subset(store.records["label"], n, seed=0)
         return EventSplit(store, idx, rho=cfg.rho, seed=s, train=split == "train", name=name)
+    if name in GRID_FOLDERS:
+        return _grid_split(cfg, split, n, s)
     from .digits import load_digits_seq
     return load_digits_seq(split, seed=0)
 
 
+def parse_speakers(text: str) -> list[int] | None:
+    """"1-4,7" -> [1, 2, 3, 4, 7]; "" -> None (all)."""
+    if not text.strip():
+        return None
+    out = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition("-")
+        try:
+            lo, hi = int(a), int(b or a)
+        except ValueError:
+            raise ValueError(f"speakers: expected numbers and ranges like 1-4,7; got {text!r}"
+                             ) from None
+        out += range(lo, hi + 1)
+    return out
+
+
+def _grid_store(cfg, split: str):
+    from .store import Store
+
+    path = Path(cfg.root) / GRID_FOLDERS[cfg.name] / "cache" / split
+    if not Store.exists(path):
+        raise FileNotFoundError(
+            f"{cfg.name} {split}: no preprocessed cache at {path}. Run `plstm download "
+            f"{cfg.name}` (or `--from DIR`) and then `plstm preprocess {cfg.name}`.")
+    return Store(path)
+
+
+def _grid_split(cfg, split: str, n: int, seed: int):
+    import numpy as np
+
+    from .grid_split import AUDIO_TABLES, GridSplit, mfcc_stats
+
+    store = _grid_store(cfg, split)
+    idx = np.arange(len(store))
+    speakers = parse_speakers(cfg.speakers)
+    if speakers is not None:
+        idx = idx[np.isin(store.records["speaker"], speakers)]
+        if len(idx) == 0:
+            raise ValueError(f"data.speakers: none of {speakers} is in {store.path}")
+    if n < len(idx):  # one subset for every seed and model
+        idx = np.sort(np.random.default_rng(0).choice(idx, n, replace=False))
+    train_store = store if split == "train" else _grid_store(cfg, "train")
+    stats = mfcc_stats(train_store, AUDIO_TABLES.get(cfg.audio, "mfcc_hi"))
+    return GridSplit(store, idx, audio=cfg.audio, modalities=cfg.modalities,
+                     modality_dropout=cfg.modality_dropout, seed=seed, train=split == "train",
+                     stats=stats, name=cfg.name)
+
+
 def download_dataset(name: str, root: Path | str = "data", from_dir: Path | None = None,
-             progress: bool = True, echo=print) -> str:
+                     progress: bool = True, echo=print, speakers: str = "") -> str:
     """``plstm download NAME``: fetch (or place, or generate) a dataset's files; returns where
-    they are, in a sentence."""
+    they are, in a sentence. ``speakers`` ("1-34", GRID only) picks the speakers."""
     name = check_dataset(name)
+    if speakers and name not in GRID_FOLDERS:
+        raise ValueError(f"--speakers: only GRID has speakers, not {name}")
     if name not in FROM_FILES:
         return f"{name} is generated from a seed (or bundled): nothing to download"
+    if name in GRID_FOLDERS:
+        return _download_grid(name, Path(root), from_dir, progress, echo, speakers)
     if name == "mnist":
         from .mnist import download_mnist
         return f"mnist is in {download_mnist(Path(root), from_dir)}"
@@ -77,25 +133,56 @@ def download_dataset(name: str, root: Path | str = "data", from_dir: Path | None
 
 
 def preprocess_dataset(name: str, root: Path | str = "data", progress: bool = True,
-               echo=print) -> dict:
+                       echo=print, speakers: str = "") -> dict:
     """``plstm preprocess NAME`` for datasets from files: decode them once into caches."""
     name = check_dataset(name)
+    if name in GRID_FOLDERS:
+        from .grid import preprocess_grid
+        return preprocess_grid(Path(root), parse_speakers(speakers), progress=progress,
+                               echo=echo, folder=GRID_FOLDERS[name])
     if name in ("nmnist", "synthetic-nmnist"):
         from .nmnist import preprocess_nmnist
         return preprocess_nmnist(root, progress, echo, _nmnist_source(name))
     raise ValueError(f"preprocess: {name} needs no preprocessing")
 
 
+def _download_grid(name, root: Path, from_dir, progress, echo, speakers: str) -> str:
+    from .grid import download_grid
+
+    folder = GRID_FOLDERS[name]
+    if name == "synthetic-grid" and from_dir is None:
+        import shutil
+
+        from .grid import generate_synthetic_grid
+
+        tmp = root / ".synthetic-grid-src"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            generate_synthetic_grid(tmp)
+            echo("synthetic-grid: generated SYNTHETIC utterances (not GRID)")
+            where = download_grid(root, None, tmp, progress=progress, echo=echo, folder=folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        where = download_grid(root, parse_speakers(speakers), from_dir, progress=progress,
+                              echo=echo, folder=folder)
+    return f"{name} is in {where}; next: plstm preprocess {name}"
+
+
 def ensure_generated(cfg, progress: bool = True, echo=print) -> None:
-    """A synthetic dataset that comes as files (synthetic-nmnist) is generated and
-    preprocessed, offline, the first time a run needs it; real datasets are never fetched
+    """A synthetic dataset that comes as files (synthetic-nmnist, synthetic-grid) is generated
+    and preprocessed, offline, the first time a run needs it; real datasets are never fetched
     behind the user's back (``plstm download`` says where they come from)."""
-    if cfg.name != "synthetic-nmnist":
-        return
-    from .nmnist import SYNTHETIC
     from .store import Store
 
-    if all(Store.exists(SYNTHETIC.store_path(cfg.root, s)) for s in ("train", "test")):
+    if cfg.name == "synthetic-nmnist":
+        from .nmnist import SYNTHETIC
+        stores = [SYNTHETIC.store_path(cfg.root, s) for s in ("train", "test")]
+    elif cfg.name == "synthetic-grid":
+        stores = [Path(cfg.root) / "SyntheticGRID" / "cache" / s for s in ("train", "test")]
+    else:
+        return
+    if all(Store.exists(p) for p in stores):
         return
     echo(f"{cfg.name}: generating the SYNTHETIC recordings once (a few minutes)")
     download_dataset(cfg.name, cfg.root, progress=progress, echo=echo)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+IGNORE = -100  # label of a padded word (cross-entropy's ignore_index)
+
 
 @dataclass(frozen=True)
 class SeqData:
@@ -40,6 +42,17 @@ class SeqData:
     @property
     def input_size(self) -> int:
         return self.x.shape[-1]
+
+    @property
+    def inputs(self) -> tuple[Tensor, Tensor, Tensor]:
+        """What a model's forward takes: (x, t, lengths)."""
+        return self.x, self.t, self.lengths
+
+    def to(self, device) -> SeqData:
+        if str(device) == "cpu" and self.x.device.type == "cpu":
+            return self
+        return SeqData(self.x.to(device), self.t.to(device), self.lengths.to(device),
+                       self.y.to(device), self.task, self.num_outputs, self.time_unit)
 
     def batch(self, idx: Tensor) -> SeqData:
         """The rows idx, trimmed to the longest of them (less padding, faster steps)."""

@@ -75,21 +75,21 @@ class EventSplit:
         longest of them: x [B, T, 2] float32 (address, polarity), t [B, T] float64 ms."""
         idx = torch.as_tensor(idx).reshape(-1).tolist()
         recs = [int(self.indices[i]) for i in idx]
-        ev = self.store.gather("events", recs)
-        cols = []
-        for j, r in enumerate(recs):
-            keep = self.keep_mask(r, len(ev["t"][j]))
-            x, y, p, t = (ev[f][j][keep] for f in ("x", "y", "p", "t"))
-            cols.append((y.astype(np.int64) * self.sensor[0] + x, p, t))
-        lengths = np.array([len(c[2]) for c in cols], dtype=np.int64)
-        B, T = len(cols), int(lengths.max())
+        ev = {f: np.concatenate(v) for f, v in self.store.gather("events", recs).items()}
+        sizes = self.lengths[idx].numpy() if len(idx) else np.zeros(0, np.int64)
+        keep = np.concatenate([self.keep_mask(r, int(n)) for r, n in zip(recs, sizes)])
+        # every field of the whole batch at once, then one contiguous slice per row
+        addr = (ev["y"].astype(np.float32) * self.sensor[0] + ev["x"])[keep]
+        pol = (2.0 * ev["p"].astype(np.float32) - 1.0)[keep]
+        ms = ev["t"][keep] * 1e-3
+        lengths = np.add.reduceat(keep, np.r_[0, np.cumsum(sizes)[:-1]]).astype(np.int64) \
+            if len(sizes) else np.zeros(0, np.int64)
+        ends = np.cumsum(lengths)
+        B, T = len(recs), int(lengths.max())
         x = np.zeros((B, T, 2), dtype=np.float32)
         t = np.zeros((B, T), dtype=np.float64)
-        for b, (addr, p, ts) in enumerate(cols):
-            n = len(ts)
-            x[b, :n, 0] = addr
-            x[b, :n, 1] = 2.0 * p - 1.0
-            t[b, :n] = ts * 1e-3
+        for b, (e, n) in enumerate(zip(ends, lengths)):
+            x[b, :n, 0], x[b, :n, 1], t[b, :n] = addr[e - n:e], pol[e - n:e], ms[e - n:e]
         return SeqData(torch.from_numpy(x), torch.from_numpy(t), torch.from_numpy(lengths),
                        self.y[idx], self.task, self.num_outputs, self.time_unit)
 

@@ -49,6 +49,27 @@ class SequenceModel(nn.Module):
                              f"from {int(idx.min())} to {int(idx.max())}")
         return idx
 
+    @torch.no_grad()
+    def update_stats(self, x: Tensor, t: Tensor, lengths: Tensor | None = None) -> dict:
+        """Sums over the batch, for Table 1's last row (first layer): ``updates_per_neuron``
+        (phased: steps with k > 0 at leak 0, as count_updates and the sparse kernel count them;
+        other cells: every valid step), and for phased models the time-gate openness summed
+        over valid steps (``gate_openness``, divided by ``steps`` by the caller)."""
+        T = x.shape[1]
+        lengths = torch.full((x.shape[0],), T, device=x.device) if lengths is None else lengths
+        steps = float(lengths.sum())
+        if not self.is_phased:
+            return {"updates_per_neuron": steps}
+        rnn = self.rnn
+        saved, rnn.training = rnn.training, False  # leak 0: the test-time gate
+        try:
+            k = rnn.time_gates(t, 0, valid_mask(lengths.to(t.device), T))
+        finally:
+            rnn.training = saved
+        H = rnn.hidden_size
+        return {"updates_per_neuron": float((k > 0).sum()) / H,
+                "gate_openness": float(k.sum()) / H, "steps": steps}
+
     @property
     def is_phased(self) -> bool:
         return hasattr(self.rnn, "time_gates")
