@@ -1,8 +1,11 @@
-"""Speed of the Phased LSTM paths against torch.nn.LSTM, measured in one interleaved run.
+"""Speed of the Phased LSTM and BN-LSTM paths against torch.nn.LSTM, measured in one interleaved
+run.
 
 Methods: ``nn.LSTM``; ``reference`` (PhasedLSTM's plain PyTorch loop); ``fused`` (the fused
 recurrence: C++ kernels on the CPU); ``sparse`` (event-driven eval, inference only); ``naive``
 (a per-step cell that recomputes the time gate in Python ops at each step, as public ports do).
+BN-LSTM rows (model "BN-LSTM") time BNLSTM's ``reference`` loop and its ``fused`` kernels against
+the same nn.LSTM calls; the BN-LSTM gets t as one more input feature (F + 1), as in the paper.
 Modes: ``train`` = forward + backward in train() (leak on), ``infer`` = forward under no_grad in
 eval(). Each repeat runs every method in turn, so machine noise hits all of them alike; each
 timed call comes right after an untimed call of the same method (steady state, as
@@ -25,24 +28,32 @@ import torch
 from torch import nn
 
 from .cells import _ext
+from .cells.baselines import BNLSTM
 from .cells.functional import gate_from_phase, phase
 from .cells.phased_lstm import PhasedLSTM
 from .cells.sparse import sparse_forward
 
 # Timestamps are 0.1 ms apart on average; tau ~ exp(U(0, 3)) ms, so about r_on of the steps open.
+# "bn": BN-LSTM rows too (the models of Fig. 3d, 4a and N-MNIST).
 FULL_SHAPES = [
-    {"name": "sines T=125", "B": 32, "F": 1, "H": 110, "T": 125, "modes": ("train", "infer")},
-    {"name": "sines T=500", "B": 32, "F": 1, "H": 110, "T": 500, "modes": ("train", "infer")},
-    {"name": "sines T=1250", "B": 32, "F": 1, "H": 110, "T": 1250, "modes": ("train", "infer")},
-    {"name": "N-MNIST", "B": 32, "F": 41, "H": 110, "T": 3000, "modes": ("train", "infer")},
+    {"name": "sines T=125", "B": 32, "F": 1, "H": 110, "T": 125, "modes": ("train", "infer"),
+     "bn": True},
+    {"name": "sines T=500", "B": 32, "F": 1, "H": 110, "T": 500, "modes": ("train", "infer"),
+     "bn": True},
+    {"name": "sines T=1250", "B": 32, "F": 1, "H": 110, "T": 1250, "modes": ("train", "infer"),
+     "bn": True},
+    {"name": "N-MNIST", "B": 32, "F": 41, "H": 110, "T": 3000, "modes": ("train", "infer"),
+     "bn": True},
     {"name": "stream B=1", "B": 1, "F": 41, "H": 110, "T": 3000, "modes": ("infer",)},
     {"name": "seed MNIST", "B": 256, "F": 1, "H": 32, "T": 784, "modes": ("train", "infer")},
 ]
 QUICK_SHAPES = [
-    {"name": "tiny", "B": 4, "F": 2, "H": 8, "T": 20, "modes": ("train", "infer")},
+    {"name": "tiny", "B": 4, "F": 2, "H": 8, "T": 20, "modes": ("train", "infer"), "bn": True},
     {"name": "tiny stream", "B": 1, "F": 2, "H": 8, "T": 30, "modes": ("infer",)},
 ]
 METHODS = ("nn.LSTM", "reference", "fused", "sparse", "naive")
+BN_METHODS = ("nn.LSTM", "reference", "fused")
+MODELS = ("Phased LSTM", "BN-LSTM")
 
 
 class NaiveCell(nn.Module):
@@ -78,8 +89,9 @@ def _inputs(shape, seed=0):
     return x, t
 
 
-def _runners(shape, x, t):
-    """{(mode, method): zero-argument callable} for one shape."""
+def _runners(shape, x, t, models=MODELS):
+    """{(mode, method): zero-argument callable} for one shape (nn.LSTM and ``models``' methods;
+    the BN-LSTM's are named "bn reference", "bn fused")."""
     F, H = shape["F"], shape["H"]
     torch.manual_seed(0)
     lstm = nn.LSTM(F, H, batch_first=True)
@@ -87,6 +99,9 @@ def _runners(shape, x, t):
     fus = PhasedLSTM(F, H, backend="auto")
     fus.load_state_dict(ref.state_dict())
     naive = NaiveCell(F, H)
+    bn_ref = BNLSTM(F, H, backend="reference")
+    bn_fus = BNLSTM(F, H, backend="auto")
+    bn_fus.load_state_dict(bn_ref.state_dict())
 
     def train(fn, model):
         def run():
@@ -101,18 +116,21 @@ def _runners(shape, x, t):
                 fn()
         return run
 
-    calls = {
-        "nn.LSTM": (lstm, lambda: lstm(x)[0]),
-        "reference": (ref, lambda: ref(x, t)[0]),
-        "fused": (fus, lambda: fus(x, t)[0]),
-        "naive": (naive, lambda: naive(x, t)),
-    }
+    calls = {"nn.LSTM": (lstm, lambda: lstm(x)[0])}
+    plstm = "Phased LSTM" in models
+    if plstm:
+        calls["reference"] = (ref, lambda: ref(x, t)[0])
+        calls["fused"] = (fus, lambda: fus(x, t)[0])
+        calls["naive"] = (naive, lambda: naive(x, t))
+    if shape.get("bn") and "BN-LSTM" in models:
+        calls["bn reference"] = (bn_ref, lambda: bn_ref(x, t)[0])
+        calls["bn fused"] = (bn_fus, lambda: bn_fus(x, t)[0])
     out = {}
     for mode in shape["modes"]:
         wrap = train if mode == "train" else infer
         for name, (model, fn) in calls.items():
             out[(mode, name)] = wrap(fn, model)
-        if mode == "infer":
+        if mode == "infer" and plstm:
             out[(mode, "sparse")] = infer(lambda: sparse_forward(fus, x, t), fus)
     return out
 
@@ -122,14 +140,15 @@ def _median_ms(samples):
 
 
 def _table(results) -> str:
-    head = f"{'shape':<14} {'mode':<6}" + "".join(f"{m:>20}" for m in METHODS)
+    head = f"{'shape':<14} {'model':<12} {'mode':<6}" + "".join(f"{m:>20}" for m in METHODS)
     lines = [head, "-" * len(head)]
     for row in results:
         cells = []
         for m in METHODS:
             r = row["methods"].get(m)
             cells.append(f"{r['median_ms']:9.1f} ms {r['ratio']:5.2f}x" if r else f"{'-':>20}")
-        lines.append(f"{row['shape']:<14} {row['mode']:<6}" + "".join(f"{c:>20}" for c in cells))
+        lines.append(f"{row['shape']:<14} {row['model']:<12} {row['mode']:<6}"
+                     + "".join(f"{c:>20}" for c in cells))
     return "\n".join(lines)
 
 
@@ -139,7 +158,8 @@ def _chart(results, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['shape']}\n{r['mode']}" for r in results]
+    labels = [f"{r['shape']}\n{r['mode']}" + ("\nBN-LSTM" if r["model"] == "BN-LSTM" else "")
+              for r in results]
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(results)), 4))
     width = 0.8 / len(METHODS)
     for i, m in enumerate(METHODS):
@@ -150,7 +170,7 @@ def _chart(results, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xticks(range(len(results)), labels, fontsize=8)
     ax.set_ylabel("time / nn.LSTM time (log)")
-    ax.set_title("Phased LSTM paths vs torch.nn.LSTM (median, same run)")
+    ax.set_title("Phased LSTM and BN-LSTM paths vs torch.nn.LSTM (median, same run)")
     ax.legend(fontsize=8, ncol=len(METHODS))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -164,14 +184,18 @@ def _write_json(data, path: Path) -> None:
 
 
 def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
-              quick: bool = False, progress: bool = True) -> dict:
+              quick: bool = False, progress: bool = True, models=MODELS) -> dict:
     """Time every method on every shape; print a table; write bench.json and bench.png.
 
-    ``shapes``: list of dicts (name, B, F, H, T, modes) or None for the paper's shapes
-    (``quick``: tiny shapes and 2 repeats, for tests). Returns the JSON-ready dict.
+    ``shapes``: list of dicts (name, B, F, H, T, modes, optional bn: BN-LSTM rows too) or None
+    for the paper's shapes
+    (``quick``: tiny shapes and 2 repeats, for tests). ``models``: rows of which models
+    (``MODELS``; nn.LSTM is always timed). Returns the JSON-ready dict.
     """
     if repeats < 1:
         raise ValueError(f"repeats: expected >= 1, got {repeats}")
+    if not models or set(models) - set(MODELS):
+        raise ValueError(f"models: expected a non-empty subset of {MODELS}, got {models}")
     if shapes is None:
         shapes = QUICK_SHAPES if quick else FULL_SHAPES
     if quick:
@@ -183,7 +207,7 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
     results = []
     for shape in shapes:
         x, t = _inputs(shape)
-        runs = _runners(shape, x, t)
+        runs = _runners(shape, x, t, models)
         for fn in runs.values():  # warm-up (and the one-time extension build)
             fn()
         samples = {key: [] for key in runs}
@@ -195,20 +219,25 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
                 samples[key].append(time.perf_counter() - start)
         for mode in shape["modes"]:
             base = _median_ms(samples[(mode, "nn.LSTM")])
-            row = {"shape": shape["name"], "mode": mode,
-                   **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
-            for (m_mode, method), s in samples.items():
-                if m_mode == mode:
+            for model in [m for m in models if shape.get("bn") or m == "Phased LSTM"]:
+                row = {"shape": shape["name"], "model": model, "mode": mode,
+                       **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
+                for (m_mode, key), s in samples.items():
+                    # BN-LSTM rows: nn.LSTM and the "bn ..." methods, named without the prefix
+                    mine = key == "nn.LSTM" or key.startswith("bn ") == (model == "BN-LSTM")
+                    if m_mode != mode or not mine:
+                        continue
                     med = _median_ms(s)
-                    row["methods"][method] = {"median_ms": med, "ratio": med / base,
-                                              "samples_ms": [1e3 * v for v in s]}
-            if mode == "infer":
-                fus = PhasedLSTM(shape["F"], shape["H"]).eval()
-                upd = sparse_forward(fus, x[:1], t[:1])[2]
-                row["updates_per_neuron"] = float(upd.mean())
-            results.append(row)
-            say(f"{shape['name']:<14} {mode:<6} nn.LSTM {base:8.1f} ms  " + "  ".join(
-                f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items() if m != "nn.LSTM"))
+                    row["methods"][key.removeprefix("bn ")] = {
+                        "median_ms": med, "ratio": med / base, "samples_ms": [1e3 * v for v in s]}
+                if mode == "infer" and model == "Phased LSTM":
+                    fus = PhasedLSTM(shape["F"], shape["H"]).eval()
+                    upd = sparse_forward(fus, x[:1], t[:1])[2]
+                    row["updates_per_neuron"] = float(upd.mean())
+                results.append(row)
+                say(f"{shape['name']:<14} {model:<12} {mode:<6} nn.LSTM {base:8.1f} ms  "
+                    + "  ".join(f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items()
+                                if m != "nn.LSTM"))
     data = {
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,

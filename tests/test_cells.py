@@ -398,7 +398,8 @@ def test_bad_input_names_the_argument(cls, case, arg):
 
 
 CELLS = ([(PhasedLSTM, b) for b in BACKENDS]
-         + [(PhasedGRU, "reference"), (LSTM, "reference"), (BNLSTM, "reference")])
+         + [(PhasedGRU, "reference"), (LSTM, "reference"), (BNLSTM, "reference"),
+            (BNLSTM, "fused")])
 
 
 def _per_sample_loss(out, fin, w):
@@ -418,6 +419,7 @@ def test_nan_in_padding_never_reaches_state_or_gradients(cls, backend, train, mo
     m = cls(2, 13, num_layers=2).double().train(train)
     if cls is BNLSTM:
         m.eval()  # batch statistics make a sample depend on the batch: compare with running ones
+        m.backend = backend
     forward = use_backend(m, backend, monkeypatch) if cls is PhasedLSTM else m
     B, T = 3, 9
     x, t = torch.randn(B, T, 2, dtype=torch.float64), irregular_times(B, T)

@@ -1,10 +1,11 @@
-"""Lazy build of the C++ kernels (plstm_repro/csrc/plstm_ops.cpp) with torch.utils.cpp_extension.
+"""Lazy build of the C++ kernels (plstm_repro/csrc/plstm_ops.cpp and, in the same module, the
+BN-LSTM's bnlstm_ops.cpp) with torch.utils.cpp_extension.
 
 The extension is compiled on first use (35-50 s once, announced by one line on stderr) into
 ``$TORCH_EXTENSIONS_DIR`` or ``~/.cache/plstm_repro/torch_extensions``, in a folder named by
 the content of the sources, the flags and the torch and Python versions; every later process
-(and every checkout with the same sources) imports that module directly, without a compiler. If it cannot be built (no
-compiler, no ninja), :func:`load_extension` warns once and returns None, and callers use the
+(and every checkout with the same sources) imports that module directly, without a compiler.
+If it cannot be built (no compiler, no ninja), :func:`load_extension` warns once and returns None, and callers use the
 pure-PyTorch path. ``PLSTM_NO_EXTENSION=1`` skips the build (same fallback, no warning).
 """
 
@@ -39,6 +40,11 @@ def _variants() -> list[tuple[str, list[str], list[str]]]:
         flags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
         name += "_avx2"
     return [(name + "_omp", flags + ["-fopenmp"], ["-fopenmp"]), (name, flags, [])]
+
+
+def _sources() -> list[Path]:
+    # One module for both kernels: users pay one build (ninja compiles the files in parallel).
+    return [_SOURCE, _SOURCE.with_name("bnlstm_ops.cpp")]
 
 
 def _key(cflags: list[str], ldflags: list[str]) -> str:
@@ -77,8 +83,8 @@ def _build(name: str, cflags: list[str], ldflags: list[str]):
         return module
     build.mkdir(parents=True, exist_ok=True)
     print("plstm_repro: compiling the fused kernels, once, ~35 s", file=sys.stderr, flush=True)
-    return load(name=name, sources=[str(_SOURCE)], extra_cflags=cflags, extra_ldflags=ldflags,
-                build_directory=str(build), verbose=False)
+    return load(name=name, sources=[str(p) for p in _sources()], extra_cflags=cflags,
+                extra_ldflags=ldflags, build_directory=str(build), verbose=False)
 
 
 def load_extension():

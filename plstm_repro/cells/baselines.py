@@ -24,6 +24,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from . import bn_fused
 from .checks import check_dtypes, check_sequence_inputs, check_state, valid_mask
 
 
@@ -153,11 +154,19 @@ class BNLSTM(nn.Module):
 
     ``forward(x, t, state=None, lengths=None) -> (out, (h_n, c_n))``, as PhasedLSTM. Steps past
     ``lengths[b]`` keep the state and output 0.
+
+    ``backend``: "reference" is the plain PyTorch loop below; "fused" the fused recurrence of
+    :mod:`.bn_fused` (C++ kernels on the CPU, PyTorch ops with a hand-written backward
+    elsewhere); "auto" (default) is "fused" where it is available, else "reference". It can be
+    changed after construction and is not part of the state_dict.
     """
+
+    BACKENDS = ("auto", "reference", "fused")
+    _backend = "auto"  # class default: modules pickled before the attribute existed still run
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  batch_first: bool = True, time_scale: float = 1.0, max_stat_steps: int = 1000,
-                 device=None, dtype=None):
+                 device=None, dtype=None, backend: str = "auto"):
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.time_scale = batch_first, time_scale
@@ -174,6 +183,7 @@ class BNLSTM(nn.Module):
             layer.bn_h = SeqBatchNorm(4 * H, max_stat_steps, affine_bias=False, **fk)
             layer.bn_c = SeqBatchNorm(H, max_stat_steps, affine_bias=True, **fk)
             self.layers.append(layer)
+        self.backend = backend
         self.reset_parameters()
 
     @torch.no_grad()
@@ -185,21 +195,76 @@ class BNLSTM(nn.Module):
             layer.bias.zero_()
             layer.bias[self.hidden_size:2 * self.hidden_size].fill_(1.0)  # forget-gate bias 1
 
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in self.BACKENDS:
+            raise ValueError(f"backend: expected one of {self.BACKENDS}, got {value!r}")
+        self._backend = value
+
+    def fused_kernels(self, x: Tensor):
+        """The fused kernels this forward would use for ``x``, or None for the reference loop.
+        backend="fused" raises ValueError where the fused path cannot run (dtype, no build)."""
+        if self._backend == "reference":
+            return None
+        ok_dtype = x.dtype in (torch.float32, torch.float64)
+        ops = bn_fused.kernels(x.device) if ok_dtype else None
+        if ops is None and self._backend == "fused":
+            why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
+            raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
+        return ops
+
     def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
         x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
         B, T, _ = x.shape
         state = check_state(state, self.num_layers, B, self.hidden_size, 2)
         check_dtypes(x, state, self.layers[0].weight_hh.dtype)
         mask = None if lengths is None else valid_mask(lengths, T).t()  # [T, B]
-        steps = torch.arange(T, device=x.device)
         inp = append_time(x, t.to(x.device), self.time_scale).transpose(0, 1)  # [T, B, F]
         if mask is not None:  # padding (a NaN timestamp there too) must not reach the statistics
             inp = torch.where(mask.unsqueeze(-1), inp, 0.0)
+        ops = self.fused_kernels(x)
+        if ops is None:
+            out, hs, cs = self._reference(inp, state, lengths, mask)
+        else:
+            out, hs, cs = self._fused(inp, state, mask, ops)
+        out = out.transpose(0, 1) if self.batch_first else out
+        return out, (torch.stack(hs), torch.stack(cs))
+
+    def _fused(self, inp: Tensor, state, mask: Tensor | None, ops):
+        """The layers through :func:`bn_fused.bn_layer`; in train the batch moments it returns
+        update the running statistics as the reference loop's do (one call per module)."""
+        T, B, _ = inp.shape
+        mask_t = mask if mask is not None else torch.empty(0, dtype=torch.bool,
+                                                           device=inp.device)
+        steps = torch.arange(T, device=inp.device)
+        hs, cs = [], []
+        for k, layer in enumerate(self.layers):
+            h0 = inp.new_zeros(B, self.hidden_size) if state is None else state[0][k]
+            c0 = inp.new_zeros(B, self.hidden_size) if state is None else state[1][k]
+            inp, h, c, moments = bn_fused.bn_layer(inp, mask_t, layer, h0, c0, self.training,
+                                                   ops)
+            if moments is not None:
+                mx, vx, mh, vh, mc, vc, n = moments
+                for bn, mean, var in ((layer.bn_x, mx, vx), (layer.bn_h, mh, vh),
+                                      (layer.bn_c, mc, vc)):
+                    bn.update_running([(steps.clamp_max(bn.max_steps - 1), mean, var, n)])
+            hs.append(h)
+            cs.append(c)
+        return inp, hs, cs  # the kernels output 0 at padded steps
+
+    def _reference(self, inp: Tensor, state, lengths: Tensor | None, mask: Tensor | None):
+        """The plain PyTorch loop (backend="reference"): [T, B, H] output, h_n and c_n lists."""
+        T, B, _ = inp.shape
+        steps = torch.arange(T, device=inp.device)
         hs, cs = [], []
         for k, layer in enumerate(self.layers):
             xw = layer.bn_x(inp @ layer.weight_ih.t(), steps, mask) + layer.bias
-            h = x.new_zeros(B, self.hidden_size) if state is None else state[0][k]
-            c = x.new_zeros(B, self.hidden_size) if state is None else state[1][k]
+            h = inp.new_zeros(B, self.hidden_size) if state is None else state[0][k]
+            c = inp.new_zeros(B, self.hidden_size) if state is None else state[1][k]
             outs, pend_h, pend_c = [], [], []
             # samples still valid at step n: the batch is full until the shortest one ends
             full_until = T if mask is None else int(lengths.min())
@@ -224,5 +289,4 @@ class BNLSTM(nn.Module):
             cs.append(c)
         if mask is not None:
             inp = torch.where(mask.unsqueeze(-1), inp, 0.0)
-        out = inp.transpose(0, 1) if self.batch_first else inp
-        return out, (torch.stack(hs), torch.stack(cs))
+        return inp, hs, cs

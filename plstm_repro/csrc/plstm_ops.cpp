@@ -916,9 +916,12 @@ std::vector<Tensor> sparse_forward(Tensor x, Tensor t, Tensor mask, Tensor w_ih,
 
 }  // namespace
 
+void register_bnlstm_ops(pybind11::module_& m);  // bnlstm_ops.cpp, built into this module
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fused_forward", &fused_forward, "Phased LSTM layer forward (fused time gate)");
   m.def("fused_backward", &fused_backward, "Phased LSTM layer BPTT");
   m.def("sparse_forward", &sparse_forward, "Phased LSTM layer, event-driven inference");
   m.def("kernel_params", &kernel_params, "Layer parameters as the kernels take them");
+  register_bnlstm_ops(m);
 }

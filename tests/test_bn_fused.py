@@ -1,0 +1,197 @@
+"""The fused BN-LSTM (C++ on the CPU, PyTorch ops for CUDA) equals the reference loop: outputs,
+final state, running statistics and every gradient, in train and eval, with variable lengths."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from plstm_repro.cells import BNLSTM, _ext, bn_fused
+from plstm_repro.cells.baselines import SeqBatchNorm
+
+
+def needs_ext():
+    if _ext.load_extension() is None:
+        pytest.skip("C++ kernels unavailable")
+
+
+def make_case(dtype, train, lengths=True):
+    """Two layers; H = 13 and F + 1 = 4 (not multiples of the SIMD width), B = 7 (partial row
+    tiles), T = 11 > max_stat_steps = 6 (shared statistics slots), lengths with a step where
+    every sample is padding (max length 10 < T) and one sample of length 1. Statistics and
+    affine parameters away from their initial values, so that each one matters."""
+    torch.manual_seed(0)
+    model = BNLSTM(3, 13, num_layers=2, max_stat_steps=6, time_scale=0.1, dtype=dtype)
+    with torch.no_grad():
+        for layer in model.layers:
+            for bn, eps in ((layer.bn_x, 1e-5), (layer.bn_h, 1e-3), (layer.bn_c, 1e-1)):
+                bn.eps = eps  # distinct: each module's own eps must reach the kernels
+                bn.weight.uniform_(0.3, 1.5)
+                bn.running_mean.normal_()
+                bn.running_var.uniform_(0.5, 2.0)
+                if bn.bias is not None:
+                    bn.bias.normal_()
+    model.train(train)
+    B, T = 7, 11
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(B, T, 3, generator=g, dtype=dtype)
+    t = torch.rand(B, T, generator=g, dtype=torch.float64).cumsum(1) * 10
+    state = tuple(torch.randn(2, B, 13, generator=g, dtype=dtype) for _ in range(2))
+    lens = torch.tensor([10, 4, 1, 7, 10, 9, 2]) if lengths else None
+    return model, x, t, state, lens
+
+
+def run(model, x, t, state, lengths):
+    """Outputs, final state, the gradients of a loss touching out, h_n and c_n, and the
+    state_dict after the call (running statistics)."""
+    x = x.clone().requires_grad_()
+    h0, c0 = (s.clone().requires_grad_() for s in state)
+    out, (h, c) = model(x, t, (h0, c0), lengths)
+    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(2), dtype=out.dtype)
+    ((out * w).sum() + (h ** 2).sum() + 0.5 * c.sum()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    grads.update(x=x.grad, h0=h0.grad, c0=c0.grad)
+    model.zero_grad()
+    stats = {k: v.clone() for k, v in model.state_dict().items()}
+    return (out.detach(), h.detach(), c.detach()), grads, stats
+
+
+def assert_same(case, backend="fused", grad=True):
+    """The reference loop and ``backend`` from copies of one model, on the same inputs."""
+    model, x, t, state, lengths = case
+    tol = 1e-10 if x.dtype == torch.float64 else 5e-5
+    ref, other = copy.deepcopy(model), copy.deepcopy(model)
+    ref.backend, other.backend = "reference", backend
+    if grad:
+        r_out, r_g, r_stats = run(ref, x, t, state, lengths)
+        o_out, o_g, o_stats = run(other, x, t, state, lengths)
+    else:
+        with torch.no_grad():
+            r_out, r_stats = ref(x, t, state, lengths), ref.state_dict()
+            o_out, o_stats = other(x, t, state, lengths), other.state_dict()
+        r_out, o_out = (r_out[0], *r_out[1]), (o_out[0], *o_out[1])
+    for a, b in zip(r_out, o_out):
+        torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+    assert r_stats.keys() == o_stats.keys()
+    for k in r_stats:
+        torch.testing.assert_close(o_stats[k], r_stats[k], rtol=tol, atol=tol, msg=k)
+    if grad:
+        assert r_g.keys() == o_g.keys()
+        for name in r_g:  # relative to each gradient's scale
+            scale = r_g[name].abs().max().clamp_min(1e-12)
+            err = ((o_g[name] - r_g[name]).abs().max() / scale).item()
+            assert err < tol * 10, f"{name}: relative error {err:.2e}"
+    return r_stats
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("train", [True, False])
+def test_fused_cpu_equals_reference(dtype, train):
+    needs_ext()
+    case = make_case(dtype, train)
+    before = case[0].state_dict()
+    after = assert_same(case)
+    for k in before:  # train moved every running statistic, eval none (the check above counts)
+        assert torch.equal(after[k], before[k]) == (not train or "running" not in k), k
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_fused_cpu_without_lengths_and_without_grad(train):
+    """Full batch (no mask), and the forward alone (no_grad: nothing saved; train still
+    updates the running statistics)."""
+    needs_ext()
+    assert_same(make_case(torch.float64, train, lengths=False))
+    assert_same(make_case(torch.float64, train), grad=False)
+
+
+def test_fused_cpu_one_layer_input_wider_than_a_vector():
+    """F = 20 inputs (the N-MNIST layer has 42): several vectors of W_ih per product."""
+    needs_ext()
+    torch.manual_seed(3)
+    model = BNLSTM(19, 9, max_stat_steps=4, dtype=torch.float64).train()
+    x = torch.randn(5, 6, 19, dtype=torch.float64)
+    t = torch.rand(5, 6, dtype=torch.float64).cumsum(1)
+    state = tuple(torch.randn(1, 5, 9, dtype=torch.float64) for _ in range(2))
+    assert_same((model, x, t, state, torch.tensor([6, 3, 6, 1, 5])))
+
+
+def test_fused_cpu_with_shifted_input_norms():
+    """If BN_x and BN_h get shifts beta (affine_bias, a possible initialisation change), the
+    fused path adds them to the gates' bias, as the loop adds them to the gates."""
+    needs_ext()
+    model, x, t, state, lengths = make_case(torch.float64, True)
+    for layer in model.layers:
+        for name in ("bn_x", "bn_h"):
+            bn = SeqBatchNorm(4 * 13, 6, affine_bias=True, dtype=torch.float64)
+            with torch.no_grad():
+                bn.bias.normal_()
+            setattr(layer, name, bn)
+    assert_same((model, x, t, state, lengths))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_torch_ops_path_equals_reference(monkeypatch, train):
+    """The PyTorch-ops implementation (the CUDA path), run on CPU tensors."""
+    monkeypatch.setattr(bn_fused, "kernels", lambda device: bn_fused.TorchOps)
+    assert_same(make_case(torch.float64, train))
+    assert_same(make_case(torch.float64, train), grad=False)
+
+
+def gradcheck_case(ops, train):
+    T, B, F, H = 4, 3, 2, 3
+    g = torch.Generator().manual_seed(5)
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).requires_grad_()
+
+    x, w_ih, w_hh, bias = rand(T, B, F), rand(4 * H, F), rand(4 * H, H, scale=0.5), rand(4 * H)
+    gx, gh, gc, bc = rand(4 * H), rand(4 * H), rand(H), rand(H)
+    h0, c0 = rand(B, H), rand(B, H)
+    mask = torch.tensor([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    running = [] if train else [
+        v.to(torch.float64) for v in (torch.randn(3, 4 * H), torch.rand(3, 4 * H) + 0.5,
+                                      torch.randn(3, 4 * H), torch.rand(3, 4 * H) + 0.5,
+                                      torch.randn(3, H), torch.rand(3, H) + 0.5)]
+    inputs = [x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0]
+
+    def fn(*a):
+        return bn_fused.FusedBNLSTM.apply(*a, mask, running, (1e-5, 1e-3, 1e-2), train, ops)[:3]
+    return fn, inputs
+
+
+@pytest.mark.parametrize("which", ["cpp", "torch"])
+@pytest.mark.parametrize("train", [True, False])
+def test_gradcheck(which, train):
+    if which == "cpp":
+        needs_ext()
+    ops = _ext.load_extension() if which == "cpp" else bn_fused.TorchOps
+    fn, inputs = gradcheck_case(ops, train)
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_backend_choice_and_checkpoints(monkeypatch):
+    with pytest.raises(ValueError, match="backend"):
+        BNLSTM(2, 3, backend="fast")
+    model = BNLSTM(2, 3)
+    x = torch.zeros(1, 2, 2)
+    assert model.backend == "auto"
+    # the state_dict is what it was before the fused path existed: checkpoints still load
+    keys = {f"layers.0.{k}" for k in (
+        "weight_ih", "weight_hh", "bias", "bn_x.weight", "bn_x.running_mean",
+        "bn_x.running_var", "bn_h.weight", "bn_h.running_mean", "bn_h.running_var",
+        "bn_c.weight", "bn_c.bias", "bn_c.running_mean", "bn_c.running_var")}
+    assert set(model.state_dict()) == keys
+    BNLSTM(2, 3, backend="reference").load_state_dict(model.state_dict())
+    assert model.fused_kernels(x.double()) is not None or _ext.load_extension() is None
+    assert model.fused_kernels(x.half()) is None  # auto: other dtypes take the loop
+    with pytest.raises(ValueError, match="unavailable"):
+        BNLSTM(2, 3, backend="fused").fused_kernels(x.half())
+    # no build: auto falls back to the loop, "fused" says why it cannot run
+    monkeypatch.setattr(bn_fused, "kernels", lambda device: None)
+    assert model.fused_kernels(x) is None
+    model(x, torch.zeros(1, 2))
+    model.backend = "fused"
+    with pytest.raises(ValueError, match="could not be built"):
+        model(x, torch.zeros(1, 2))
