@@ -31,7 +31,7 @@ SETS = typer.Option([], "--set", metavar="KEY=VALUE",
                          "(e.g. data.sampling=async, model.hidden_size=64).")
 SCALE = typer.Option("quick", "--scale", metavar="SCALE",
                      help="smoke (seconds) | quick (CPU minutes) | paper (the authors' "
-                          "settings).")
+                          "settings) | paper-text (fig3d, fig4a: the paper's text only).")
 QUIET = typer.Option(False, "--no-progress", help="No progress bars.")
 SPEAKERS = typer.Option("", "--speakers", help="GRID only: speakers, e.g. 1-34 or 1-4,7 "
                                                "(default: all; 21 has no video).")

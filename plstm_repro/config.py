@@ -16,6 +16,8 @@ class DataConfig:
     n_train: int = 5000
     n_test: int = 500
     sampling: str = "standard"  # sines / sines2: standard | highres | async
+    protocol: str = "text"  # sines / sines2: the paper's text or the authors' code's generator
+    fresh: bool = False  # sines / sines2: new train and test samples every epoch (authors' code)
     min_len: int = 490  # adding task
     max_len: int = 510
     root: str = "data"  # downloaded datasets
@@ -40,6 +42,11 @@ class ModelConfig:
     learn_r_on: bool = False
     time_scale: float = 1.0  # LSTM / BN-LSTM: time feature = t * time_scale
     embed_dim: int = 0  # > 0: feature 0 is an index (e.g. a pixel address) into a learned embedding
+    shift_max: float = 0.0  # phased: shift ~ U(0, shift_max); 0: shift ~ U(0, tau)
+    peephole: bool = False  # phased LSTM: peephole weights (the reference backend only: slow)
+    init: str = "torch"  # torch: nn.LSTM's U(+-1/sqrt(H)); authors: lasagne's N(0, 0.1), b_i -0.1
+    head: str = "linear"  # linear | leaky_relu (the authors' dense layer before the softmax)
+    bn: str = "recurrent"  # bn_lstm: recurrent (Cooijmans et al.) | input (authors' bnlstm.py)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,10 @@ def labels_for(artifact: Artifact | None, cfg: RunConfig) -> tuple[str, str]:
     """The artifact's variant and condition labels that describe ``cfg`` (for plotting)."""
     if artifact is None:
         return cfg.model.name, cfg.data.sampling
-    var = next((v.label for v in artifact.variants if _matches(v, cfg)), cfg.model.name)
-    cond = next((c.label for c in artifact.conditions if _matches(c, cfg)), "custom")
-    return var, cond
+    def best(cells, default):  # the most specific match: "LSTM, t/100" over "LSTM"
+        found = [c for c in cells if _matches(c, cfg)]
+        return max(found, key=lambda c: len(c.overrides)).label if found else default
+    return best(artifact.variants, cfg.model.name), best(artifact.conditions, "custom")
 
 
 def resolve_train_config(dataset: str, model: str, scale: str = "quick", seed: int = 0,
@@ -48,6 +49,8 @@ def resolve_train_config(dataset: str, model: str, scale: str = "quick", seed: i
     check_scale(scale)
     model = resolve_model_name(model)
     art = default_artifact(dataset)
+    if art is not None:
+        check_scale(scale, art)
     chosen = {"data.name": dataset, "model.name": model, "seed": seed}
     cfg = art.config(scale, chosen) if art else apply_overrides(RunConfig(), chosen)
     cfg = apply_overrides(cfg, overrides or [])
@@ -360,6 +363,10 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
 
     check_scale(scale)
     arts = artifacts_for(name)
+    if name == "all":  # readings such as paper-text exist for some artifacts only
+        arts = [a for a in arts if scale in a.scales]
+    else:
+        check_scale(scale, arts[0])
     part = grid.parse_shard(shard)
     if jobs < 1:
         raise ValueError(f"--jobs: expected a number >= 1, got {jobs}")
@@ -505,7 +512,7 @@ def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
     if not art.variants:  # an illustration drawn from a model, no runs needed
         return fn(art, None, figure_dir(root, art.id, scale or "quick"), scale or "quick")
     tracker = tracker or MlflowTracker(root=root)
-    scales = [check_scale(scale)] if scale else ["paper", "quick", "smoke"]
+    scales = [check_scale(scale, art)] if scale else ["paper", "quick", "smoke"]
     first_error = None
     for sc in scales:
         runs = tracker.runs(art.id, f"tags.scale = '{sc}'")

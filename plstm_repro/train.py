@@ -23,7 +23,7 @@ from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to
 from .data import SeqData, load_split
 from .data.base import IGNORE
 from .errors import CheckpointError, NonFiniteLoss, Stopped
-from .models import build_model
+from .models import authors_init, build_model
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
 
 
@@ -66,9 +66,17 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> 
                                sensor=getattr(data, "sensor", (34, 34)))
     if m.name in ("phased_lstm", "phased_gru"):
         kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init, "tau_dist": m.tau_dist,
-              "learn_time": m.learn_time, "learn_r_on": m.learn_r_on}
+              "learn_time": m.learn_time, "learn_r_on": m.learn_r_on, "shift_max": m.shift_max}
+        if m.peephole:
+            if m.name != "phased_lstm":
+                raise ValueError("model.peephole: only the Phased LSTM has peepholes")
+            kw["peephole"] = True
     elif m.name in ("lstm", "bn_lstm"):
         kw = {"time_scale": m.time_scale}
+        if m.name == "bn_lstm":  # the other models have no batch norm to place
+            kw["bn"] = m.bn
+    if m.init not in ("torch", "authors"):
+        raise ValueError(f"model.init: expected torch or authors, got {m.init!r}")
     embed = None
     if m.embed_dim > 0:
         num = getattr(data, "num_indices", 0)
@@ -78,9 +86,10 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> 
         embed = (num, m.embed_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return build_model(m.name, input_size=input_size, num_outputs=num_outputs,
-                           hidden_size=m.hidden_size, num_layers=m.num_layers,
-                           readout=m.readout, embed=embed, **kw)
+        model = build_model(m.name, input_size=input_size, num_outputs=num_outputs,
+                            hidden_size=m.hidden_size, num_layers=m.num_layers,
+                            readout=m.readout, embed=embed, head=m.head, **kw)
+        return authors_init(model) if m.init == "authors" else model
 
 
 def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tensor | None = None,
@@ -325,8 +334,11 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                     first, run = partial["batch"], dict(partial["sums"])
                     t0 -= partial["seconds"]
                 partial = None
-                if hasattr(train_set, "set_epoch"):  # event data: a fresh rho drop every epoch
-                    train_set.set_epoch(epoch)
+                # event data: a fresh rho drop every epoch; fresh generated data (the authors'
+                # frequency tasks): new train and test samples every epoch
+                for split in (train_set, test_set, *extra_tests.values()):
+                    if hasattr(split, "set_epoch"):
+                        split.set_epoch(epoch)
                 epoch_gen = gen.get_state()  # the batches below are drawn from this state
                 groups = batches(len(train_set), tc.batch_size, gen,
                                  train_set.lengths if tc.bucket else None)

@@ -32,13 +32,37 @@ def test_round_trip_and_hash():
 
 def test_paper_scale_of_fig3d_is_the_authors_settings():
     runs = ARTIFACTS["fig3d"].runs("paper")
-    assert len(runs) == 3 * 3 * 5
+    assert len(runs) == 4 * 3 * 5  # Phased LSTM, BN-LSTM, LSTM and our LSTM with t / 100
     for _, cond, _, cfg in runs:
         assert (cfg.data.n_train, cfg.data.n_test, cfg.train.batch_size, cfg.train.epochs) == \
             (5000, 500, 32, 70)
         assert cfg.model.hidden_size == 110 and cfg.train.grad_clip == 10.0
+        assert cfg.train.lr == 1e-3
         assert cfg.data.sampling == cond.label
+        # freq_task.py: fresh data, their generator, tau ~ exp(U(1, 3)), s ~ U(0, 100), r_on
+        # learned, lasagne's initialisation, leaky-ReLU dense layer, input batch norm
+        assert cfg.data.fresh and cfg.data.protocol == "authors"
+        assert cfg.model.tau_init == (1.0, 3.0) and cfg.model.shift_max == 100.0
+        assert cfg.model.learn_r_on and cfg.model.learn_time and cfg.model.r_on == 0.05
+        assert (cfg.model.init, cfg.model.head, cfg.model.bn) == ("authors", "leaky_relu", "input")
     assert {r[3].model.name for r in runs} == {"phased_lstm", "bn_lstm", "lstm"}
+    scales = {r[3].model.time_scale for r in runs if r[3].model.name == "lstm"}
+    assert scales == {1.0, 0.01}  # raw ms as theirs, and our labelled t / 100 variant
+
+
+def test_paper_text_scale_is_the_text_reading():
+    for var, _, _, cfg in ARTIFACTS["fig3d"].runs("paper-text"):
+        assert not cfg.data.fresh and cfg.data.protocol == "text"
+        assert cfg.model.tau_init == (0.0, 3.0) and not cfg.model.learn_r_on
+        assert (cfg.model.init, cfg.model.head, cfg.model.bn) == ("torch", "linear", "recurrent")
+        assert cfg.model.time_scale == (0.01 if "ours" in var.label else 1.0)
+        assert cfg.train.epochs == 70
+    fig4a = ARTIFACTS["fig4a"]
+    assert {c.data.protocol for *_, c in fig4a.runs("paper")} == {"authors"}
+    assert {c.data.sampling for *_, c in fig4a.runs("paper")} == {"async"}
+    assert {c.train.epochs for *_, c in fig4a.runs("paper-text")} == {300}
+    for art in (ARTIFACTS["fig3d"], fig4a):  # every choice names the line of their code
+        assert art.protocol and all(":" in c.source or ".py" in c.source for c in art.protocol)
 
 
 def test_fig4b_varies_tau_ranges():
@@ -48,8 +72,10 @@ def test_fig4b_varies_tau_ranges():
 
 
 @pytest.mark.parametrize("art", [a for a in ARTIFACTS.values() if a.variants])
-@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("scale", SCALES + ("paper-text",))
 def test_every_declared_run_is_labelled_back(art, scale):
+    if scale not in art.scales:
+        pytest.skip(f"{art.id} has no {scale} scale")
     for var, cond, _, cfg in art.runs(scale):
         assert labels_for(art, cfg) == (var.label, cond.label)
 

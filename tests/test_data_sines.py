@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from plstm_repro.data.sines import CLASS0_T1, CLASS0_T2, make_sines, uniform_union
+from plstm_repro.data.sines import (
+    CLASS0_T1,
+    CLASS0_T2,
+    make_sines,
+    make_sines_authors,
+    uniform_union,
+)
 
 
 def _valid(d, i):
@@ -177,3 +183,101 @@ def test_highres_speed():
     d = make_sines(5000, seed=0, sampling="highres")
     assert time.perf_counter() - t0 < 5.0  # about 1 s expected; loose bound for slow CI
     assert d.x.shape[1] <= 1250
+
+
+# --- the authors' generator (public_plstm freq_task.py) --------------------------------------
+
+def _fit_sines(t, x, omegas):
+    """Least squares of x on sin / cos of each omega * t: (residual, amplitudes)."""
+    cols = []
+    for w in omegas:
+        cols += [np.sin(w * t), np.cos(w * t)]
+    A = np.stack(cols, 1)
+    coef, *_ = np.linalg.lstsq(A, x, rcond=None)
+    amps = [np.hypot(coef[2 * k], coef[2 * k + 1]) for k in range(len(omegas))]
+    return float(np.abs(A @ coef - x).max()), amps
+
+
+@pytest.mark.parametrize("sampling", ["standard", "highres", "async"])
+def test_authors_generator(sampling):
+    d, periods = make_sines_authors(256, seed=3, sampling=sampling, return_periods=True)
+    special = (np.arange(256) % 32) < 16  # the first half of each batch of 32
+    assert ((periods[special] >= 5) & (periods[special] <= 6)).all()
+    rest = periods[~special]
+    assert rest.min() >= 1 and rest.max() <= 100 and np.median(rest) < 20  # log-uniform
+    assert (d.y.numpy() == ((periods >= 5) & (periods <= 6))).all()
+    L = d.lengths.numpy()
+    if sampling == "async":
+        assert L.min() >= 15 and L.max() <= 124  # int(U(15, 125)), whatever the duration
+    for i in range(0, 256, 17):
+        t, x, _ = _valid(d, i)
+        assert 0 <= t[0] and t[-1] <= 125 and (np.diff(t) >= 0).all()
+        if sampling != "async":
+            step = 1.0 if sampling == "standard" else 0.1
+            assert np.allclose(np.diff(t), step)
+        # sin(2 pi t / T - s): a unit sinusoid at 2 pi / T (their wave has the 2 pi)
+        res, (amp,) = _fit_sines(t, x.astype(np.float64), [2 * np.pi / periods[i]])
+        assert res < 1e-5 and amp == pytest.approx(1.0, abs=1e-5)
+
+
+def test_authors_superimposed_generator_has_no_two_pi():
+    d, p = make_sines_authors(96, seed=1, sampling="async", superimposed=True,
+                              return_periods=True)
+    special = (np.arange(96) % 32) < 16
+    assert ((p[special, 0] >= 5) & (p[special, 0] <= 6)).all()
+    assert ((p[special, 1] >= 13) & (p[special, 1] <= 15)).all()
+    both = (p[:, 0] >= 5) & (p[:, 0] <= 6) & (p[:, 1] >= 13) & (p[:, 1] <= 15)
+    assert (d.y.numpy() == both).all()
+    assert d.lengths.min() >= 100 and d.lengths.max() <= 999
+    for i in (0, 20, 40, 70):
+        t, x, _ = _valid(d, i)
+        assert t[-1] <= 100
+        # sin(t / T1 - s1) + sin(t / T2 - s2): unit sinusoids at 1 / T, not 2 pi / T
+        res, amps = _fit_sines(t, x.astype(np.float64), [1 / p[i, 0], 1 / p[i, 1]])
+        assert res < 1e-4 and amps == pytest.approx([1.0, 1.0], abs=1e-4)
+    with pytest.raises(ValueError, match="asynchronous only"):
+        make_sines_authors(8, 0, sampling="standard", superimposed=True)
+
+
+def test_fresh_split_draws_per_run_and_epoch():
+    from plstm_repro.config import DataConfig
+    from plstm_repro.data import load_split
+
+    cfg = DataConfig(name="sines", n_train=64, n_test=32, protocol="authors", fresh=True)
+    a, b = load_split(cfg, "train", 0), load_split(cfg, "train", 0)
+    assert len(a) == 64 and a.input_size == 1 and a.task == "classification"
+    first = a.x.clone()
+    assert torch.equal(first, b.x)  # repeatable
+    a.set_epoch(2)
+    assert not torch.equal(a.x[:, :5], first[:, :5])  # new samples every epoch
+    b.set_epoch(2)
+    assert torch.equal(a.x, b.x) and torch.equal(a.lengths, b.lengths)
+    a.set_epoch(1)
+    assert torch.equal(a.x, first)  # epoch 1 again: the same draw (a resumed run)
+    other = load_split(cfg, "train", 1)
+    assert not torch.equal(other.x[:, :5], first[:, :5])  # another seed, another draw
+    test = load_split(cfg, "test", 0)
+    assert not torch.equal(test.x[:32, :5], first[:32, :5])
+    with pytest.raises(ValueError, match="data.fresh"):
+        load_split(DataConfig(name="adding", n_train=4, fresh=True), "train", 0)
+    with pytest.raises(ValueError, match="data.protocol"):
+        load_split(DataConfig(name="sines", n_train=4, protocol="theirs"), "train", 0)
+
+
+def test_fit_draws_fresh_train_and_test_data_each_epoch(monkeypatch, tmp_path):
+    from plstm_repro import train
+    from plstm_repro.config import RunConfig, apply_overrides
+
+    made = []
+
+    def spy(cfg, split, seed):
+        made.append(load(cfg, split, seed))
+        return made[-1]
+
+    load = train.load_split
+    monkeypatch.setattr(train, "load_split", spy)
+    cfg = apply_overrides(RunConfig(), {"data.fresh": True, "data.protocol": "authors",
+                                        "data.n_train": 16, "data.n_test": 8,
+                                        "model.hidden_size": 4, "train.epochs": 3})
+    train.fit(cfg, root=tmp_path, progress=False)
+    assert [s.epoch for s in made] == [3, 3]  # train and test both at the last epoch's draw

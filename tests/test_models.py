@@ -85,3 +85,74 @@ def test_aliases_and_unknown_names():
     assert resolve_model_name("bn") == "bn_lstm"
     with pytest.raises(ValueError, match="model: unknown name 'transformer'; valid: lstm"):
         build_model("transformer")
+
+
+# --- the authors' model choices (public_plstm freq_task.py, bnlstm.py) -----------------------
+
+def test_input_bn_lstm_normalises_valid_steps_then_runs_an_lstm():
+    from plstm_repro.cells import InputBNLSTM
+
+    x, t, lengths, _ = fixed_batch(B=6, T=9, F=1)
+    x[0, int(lengths[0]):] = float("nan")  # padding is never read
+    m = InputBNLSTM(1, 5, time_scale=1.0).double()
+    with torch.no_grad():
+        m.bn.weight.copy_(torch.tensor([2.0, 0.5]))
+        m.bn.bias.copy_(torch.tensor([0.1, -0.3]))
+    out, (h, c) = m(x.double(), t, lengths=lengths)
+    assert torch.isfinite(h).all() and torch.isfinite(c).all()
+    # by hand: features (x, t) standardised over the valid steps (biased variance, eps 1e-4)
+    feats = torch.cat([torch.cat([x[i, :L].double(), t[i, :L, None]], 1)
+                       for i, L in enumerate(lengths.tolist())])
+    mean, var = feats.mean(0), feats.var(0, unbiased=False)
+    for i, L in enumerate(lengths.tolist()):
+        z = (torch.cat([x[i, :L].double(), t[i, :L, None]], 1) - mean) / (var + 1e-4).sqrt()
+        z = z * m.bn.weight + m.bn.bias
+        ref, (hr, _) = m.lstm(z[None])
+        assert torch.allclose(out[i, :L], ref[0], atol=1e-12)
+        assert torch.allclose(h[0, i], hr[0, 0], atol=1e-12)
+    # running statistics (momentum 0.1) are used at test time
+    assert torch.allclose(m.bn.running_mean, 0.1 * mean)
+    m.eval()
+    out_eval, _ = m(x.double(), t, lengths=lengths)
+    assert not torch.allclose(out_eval[0, :3], out[0, :3])
+
+
+def test_authors_init_head_and_shift():
+    from plstm_repro.config import RunConfig, apply_overrides
+    from plstm_repro.train import make_model
+
+    base = {"data.name": "sines", "model.init": "authors", "model.head": "leaky_relu",
+            "model.hidden_size": 64, "seed": 3}
+    for name in ("phased_lstm", "lstm", "bn_lstm"):
+        cfg = apply_overrides(RunConfig(), {**base, "model.name": name, "model.bn": "input",
+                                            "model.shift_max": 100.0,
+                                            "model.tau_init": (1.0, 3.0)})
+        m = make_model(cfg, 1, 2)
+        rnn = m.rnn.lstm if name != "phased_lstm" else m.rnn
+        H = 64
+        w = rnn.weight_hh_l0
+        assert w.std().item() == pytest.approx(0.1, rel=0.05) and abs(w.mean().item()) < 0.01
+        b = rnn.bias_ih_l0 + rnn.bias_hh_l0
+        assert torch.equal(b[:H], torch.full((H,), -0.1))  # input gate
+        assert torch.equal(b[H:], torch.zeros(3 * H))  # forget, cell, output gates
+        assert torch.equal(m.head.bias, torch.zeros(2))
+        bound = (6 / (H + 2)) ** 0.5  # Glorot uniform
+        assert m.head.weight.abs().max() <= bound and m.head.weight.abs().max() > 0.8 * bound
+        if name == "phased_lstm":
+            s, tau = m.rnn.shift_l0, m.rnn.tau_l0
+            assert s.min() >= 0 and s.max() <= 100 and s.max() > 50 > tau.max()  # U(0, 100)
+            assert tau.min() >= 2.71 and tau.max() <= 20.1  # exp(U(1, 3))
+    # the leaky-ReLU head: negative logits scaled by 0.01
+    m = make_model(apply_overrides(RunConfig(), {**base, "model.name": "lstm"}), 1, 2)
+    x, t, lengths, _ = fixed_batch(F=1)
+    with torch.no_grad():
+        m.head.bias.fill_(-5.0)
+        out = m(x, t, lengths)
+        m.head_act = "linear"
+        lin = m(x, t, lengths)
+    assert torch.allclose(out, torch.where(lin > 0, lin, 0.01 * lin))
+    with pytest.raises(ValueError, match="model.init"):
+        make_model(apply_overrides(RunConfig(), {"model.init": "lasagne"}), 1, 2)
+    with pytest.raises(ValueError, match="only the LSTM-family"):
+        make_model(apply_overrides(RunConfig(), {"model.init": "authors",
+                                                 "model.name": "phased_gru"}), 1, 2)

@@ -1,9 +1,9 @@
 """Recurrent cells: the Phased LSTM / GRU and the baselines, all with forward(x, t, ...)."""
 
-from .baselines import BNLSTM, LSTM
+from .baselines import BNLSTM, LSTM, InputBNLSTM
 from .functional import time_gate
 from .phased_lstm import PhasedGRU, PhasedLSTM
 from .sparse import count_updates, sparse_forward
 
-__all__ = ["BNLSTM", "LSTM", "PhasedGRU", "PhasedLSTM", "count_updates", "sparse_forward",
+__all__ = ["BNLSTM", "LSTM", "InputBNLSTM", "PhasedGRU", "PhasedLSTM", "count_updates", "sparse_forward",
            "time_gate"]

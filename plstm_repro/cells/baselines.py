@@ -88,6 +88,42 @@ class LSTM(nn.Module):
         return out[inv], (h[:, inv], c[:, inv])
 
 
+class InputBNLSTM(LSTM):
+    """The authors' "BN-LSTM" for the frequency tasks (public_plstm ``bnlstm.py``, used by
+    ``freq_task.py`` with ``--batch_norm 1``): batch normalisation of the *inputs* (the wave and
+    the raw timestamp) over batch and time, then a plain LSTM; no normalisation inside the
+    recurrence (that is :class:`BNLSTM`, Cooijmans et al.). Statistics over the valid steps only
+    (theirs also count the left padding); lasagne's BatchNormLayer epsilon 1e-4 and running
+    average 0.1, running statistics at test time.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, time_scale: float = 1.0, device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, time_scale,
+                         device, dtype)
+        self.bn = nn.BatchNorm1d(input_size + 1, eps=1e-4, momentum=0.1, device=device,
+                                 dtype=dtype)
+
+    def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
+        x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
+        B, T, _ = x.shape
+        state = check_state(state, self.num_layers, B, self.hidden_size, 2)
+        check_dtypes(x, state, self.lstm.weight_hh_l0.dtype)
+        xin = append_time(x, t.to(x.device), self.time_scale)
+        if lengths is None:
+            xin = self.bn(xin.reshape(B * T, -1)).reshape(B, T, -1)
+        else:  # normalise the valid steps; padding stays zero
+            mask = valid_mask(lengths.to(x.device), T)
+            xin = xin.masked_scatter(mask.unsqueeze(-1), self.bn(xin[mask]))
+        if lengths is None or bool((lengths == T).all()):
+            out, (h, c) = self.lstm(xin, state)
+        else:
+            out, (h, c) = self._segments(xin, lengths, state)
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        return out, (h, c)
+
+
 class SeqBatchNorm(nn.Module):
     """Batch norm over the batch with separate statistics per time step (Cooijmans et al.)."""
 

@@ -43,6 +43,7 @@ class _PhasedRNNBase(nn.Module):
         device=None,
         dtype=None,
         tau_dist: str = "log_uniform",
+        shift_max: float = 0.0,
     ):
         super().__init__()
         if input_size < 1 or hidden_size < 1 or num_layers < 1:
@@ -61,7 +62,10 @@ class _PhasedRNNBase(nn.Module):
             form = "exp(U(a, b))" if tau_dist == "log_uniform" else "U(a, b), 0 < a"
             raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ {form}), got "
                              f"{tau_init}")
-        self.tau_dist = tau_dist
+        if not shift_max >= 0:
+            raise ValueError(f"shift_max: expected >= 0 (shift ~ U(0, shift_max); 0: U(0, tau)), "
+                             f"got {shift_max}")
+        self.tau_dist, self.shift_max = tau_dist, float(shift_max)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
         self.r_on_init, self.leak, self.tau_init = r_on, leak, (float(lo), float(hi))
@@ -89,7 +93,7 @@ class _PhasedRNNBase(nn.Module):
     def reset_parameters(self) -> None:
         """Weights ~ U(-1/sqrt(H), 1/sqrt(H)) as nn.LSTM; tau ~ exp(U(a, b)) (``tau_dist``
         "log_uniform", the paper's sec. 3.1-3.3) or U(a, b) ("uniform", sec. 3.4's merged
-        layers); s ~ U(0, tau)."""
+        layers); s ~ U(0, tau), or U(0, shift_max) when set (the authors' U(0, 100))."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         lo, hi = self.tau_init
         for name, p in self.named_parameters():
@@ -99,7 +103,8 @@ class _PhasedRNNBase(nn.Module):
             tau = getattr(self, f"tau_l{k}")
             draw = torch.empty_like(tau).uniform_(lo, hi)
             tau.copy_(torch.exp(draw) if self.tau_dist == "log_uniform" else draw)
-            getattr(self, f"shift_l{k}").copy_(torch.rand_like(tau) * tau)
+            top = self.shift_max if self.shift_max > 0 else tau
+            getattr(self, f"shift_l{k}").copy_(torch.rand_like(tau) * top)
             getattr(self, f"r_on_l{k}").fill_(self.r_on_init)
 
     _LAYER_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "tau", "shift", "r_on")
@@ -247,9 +252,9 @@ class PhasedLSTM(_PhasedRNNBase):
                  batch_first: bool = True, r_on: float = 0.05, leak: float = 1e-3,
                  tau_init: tuple[float, float] = (0.0, 3.0), learn_r_on: bool = False,
                  learn_time: bool = True, peephole: bool = False, backend: str = "auto",
-                 device=None, dtype=None, tau_dist: str = "log_uniform"):
+                 device=None, dtype=None, tau_dist: str = "log_uniform", shift_max: float = 0.0):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, r_on, leak,
-                         tau_init, learn_r_on, learn_time, device, dtype, tau_dist)
+                         tau_init, learn_r_on, learn_time, device, dtype, tau_dist, shift_max)
         self.peephole = peephole
         self.backend = backend
         if peephole:

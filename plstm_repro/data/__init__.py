@@ -47,8 +47,22 @@ def load_split(cfg, split: str, seed: int):
     n = cfg.n_train if split == "train" else cfg.n_test
     s = seed if split == "train" else seed + _TEST_SEED_OFFSET
     if name in ("sines", "sines2"):
-        from .sines import make_sines
-        return make_sines(n, s, sampling=cfg.sampling, superimposed=name == "sines2")
+        from .sines import PROTOCOLS, make_sines, make_sines_authors
+
+        if cfg.protocol not in PROTOCOLS:
+            raise ValueError(f"data.protocol: expected one of {', '.join(PROTOCOLS)}, got "
+                             f"{cfg.protocol!r}")
+        gen = make_sines_authors if cfg.protocol == "authors" else make_sines
+
+        def make(key: int):
+            return gen(n, key, sampling=cfg.sampling, superimposed=name == "sines2")
+        if cfg.fresh:
+            from .base import FreshSplit
+            return FreshSplit(make, s)
+        return make(s)
+    if cfg.fresh:
+        raise ValueError(f"data.fresh: only the generated frequency tasks (sines, sines2) draw "
+                         f"new samples every epoch, not {name}")
     if name == "adding":
         from .adding import make_adding
         return make_adding(n, s, min_len=cfg.min_len, max_len=cfg.max_len)

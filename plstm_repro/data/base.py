@@ -60,3 +60,32 @@ class SeqData:
         return SeqData(self.x[idx, :T], self.t[idx, :T], self.lengths[idx], self.y[idx],
                        self.task, self.num_outputs, self.time_unit)
 
+
+
+class FreshSplit:
+    """A generated split drawn afresh every epoch, as the authors' code does for the frequency
+    tasks (5000 new training and 500 new test samples per epoch): ``set_epoch(e)`` replaces the
+    data with ``make(seed)`` for a seed keyed by (the split's seed, e), so a run is repeatable and
+    a resumed run sees the same samples. Until the first ``set_epoch`` it holds epoch 1's draw.
+    Everything else (``len``, ``lengths``, ``batch``, ``task``...) is the current SeqData's."""
+
+    def __init__(self, make, seed: int):
+        self._make, self.seed = make, int(seed)
+        self.epoch = 0
+        self.set_epoch(1)
+
+    def set_epoch(self, epoch: int) -> None:
+        if int(epoch) != self.epoch:
+            import numpy as np
+
+            self.epoch = int(epoch)
+            key = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
+            self.data = self._make(key)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getattr__(self, name: str):
+        if name in ("data", "_make"):  # not set yet: no recursion through __getattr__
+            raise AttributeError(name)
+        return getattr(self.data, name)

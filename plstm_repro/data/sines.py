@@ -129,3 +129,81 @@ def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool
         p = np.stack(periods, axis=1) if superimposed else periods[0]
         return data, p
     return data
+
+
+# --- the authors' generator (dannyneil/public_plstm freq_task.py, commit 3abf8de) --------------
+# Where their code differs from the text (reference_numbers.md, "Where the authors' code differs"):
+# periods log-uniform in [1, 100] ms with the first half of every batch of 32 overwritten by
+# U(5, 6) and the label "period in [5, 6]"; phase s ~ U(0, duration) in sin(2 pi t / T - s);
+# asynchronous: int(U(15, 125)) points, independent of the duration. Superimposed (Fig. 4a,
+# SinWaveComboIterator): asynchronous only, duration U(1, 100) ms within [0, 100], int(U(100,
+# 1000)) points, x = sin(t / T1 - s1) + sin(t / T2 - s2): no 2 pi and no / 2, as theirs.
+PROTOCOLS = ("text", "authors")
+AUTHORS_BATCH = 32  # a_freq_task.sh --batch_size 32: the unit of "first half is class 1"
+_AUTHORS = {  # SinWaveIterator.flow / SinWaveComboIterator.flow defaults
+    False: {"duration": (15.0, 125.0), "points": (15, 125), "two_pi": True},
+    True: {"duration": (1.0, 100.0), "points": (100, 1000), "two_pi": False},
+}
+
+
+def make_sines_authors(n: int, seed: int, sampling: str = "standard",
+                       superimposed: bool = False, return_periods: bool = False):
+    """The frequency task as the authors' code generates it (see the comment above), same
+    output as :func:`make_sines`. Draws are grouped in blocks of 32 as their batches are: in
+    each block the first 16 periods (and, superimposed, the first 16 second periods) are the
+    special class, the rest log-uniform, so ~52% of samples are class 1. Seeded per call."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
+                         f"got sampling={sampling!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if superimposed and sampling != "async":
+        raise ValueError("the authors' superimposed task (Fig. 4a) is asynchronous only; "
+                         f"got sampling={sampling!r}")
+    spec = _AUTHORS[superimposed]
+    rng = np.random.default_rng(seed)
+    lo_d, hi_d = spec["duration"]
+    num_points = rng.uniform(*spec["points"], n).astype(np.int64)  # int(): 15..124
+    duration = rng.uniform(lo_d, hi_d, n)
+    start = rng.uniform(0.0, 1.0, n) * (hi_d - duration)
+    special = (np.arange(n) % AUTHORS_BATCH) < AUTHORS_BATCH // 2
+    ranges = [(CLASS1_T1[0], (1.0, 100.0))]
+    if superimposed:
+        ranges.append((CLASS1_T2[0], (1.0, 100.0)))
+    periods, shifts = [], []
+    for (s_lo, s_hi), (lo, hi) in ranges:
+        p = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+        p[special] = rng.uniform(s_lo, s_hi, int(special.sum()))
+        periods.append(p)
+        shifts.append(rng.uniform(0.0, 1.0, n) * duration)  # s ~ U(0, duration)
+    y = np.ones(n, dtype=np.int64)
+    for p, ((s_lo, s_hi), _) in zip(periods, ranges, strict=True):
+        y &= (p >= s_lo) & (p <= s_hi)
+
+    if sampling == "async":
+        lengths = np.maximum(num_points, 1)
+    else:  # np.arange(start, start + duration, step): ceil(duration / step) points
+        scale = round(1.0 / _STEP_MS[sampling])
+        lengths = np.maximum(np.ceil(duration * scale - 1e-9), 1).astype(np.int64)
+    T = int(lengths.max())
+    k = np.arange(T, dtype=np.float64)
+    valid = k[None, :] < lengths[:, None]
+    if sampling == "async":
+        u = rng.uniform(0.0, 1.0, (n, T))
+        u[~valid] = np.inf
+        u.sort(axis=1)
+        offsets = np.where(valid, u, 0.0) * duration[:, None]
+    else:
+        offsets = k[None, :] * _STEP_MS[sampling]
+    t = np.where(valid, start[:, None] + offsets, 0.0)
+    w = 2.0 * np.pi if spec["two_pi"] else 1.0
+    x = np.zeros((n, T), dtype=np.float64)
+    for p, s in zip(periods, shifts, strict=True):
+        x += np.sin(w * t / p[:, None] - s[:, None])
+    x[~valid] = 0.0
+    data = SeqData(x=torch.from_numpy(x.astype(np.float32)).unsqueeze(-1),
+                   t=torch.from_numpy(t), lengths=torch.from_numpy(lengths),
+                   y=torch.from_numpy(y), task="classification", num_outputs=2, time_unit="ms")
+    if return_periods:
+        return data, (np.stack(periods, axis=1) if superimposed else periods[0])
+    return data

@@ -13,14 +13,20 @@ class SequenceModel(nn.Module):
 
     ``embed=(num, dim)`` turns integer feature 0 of x (e.g. an N-MNIST pixel address) into a
     learned ``dim``-vector concatenated with the remaining features before the rnn.
+    ``head="leaky_relu"`` passes the readout through a leaky ReLU (slope 0.01) before the
+    softmax, as the authors' dense layer (freq_task.py: DenseLayer(..., leaky_rectify)).
     """
 
+    HEADS = ("linear", "leaky_relu")
+
     def __init__(self, rnn: nn.Module, num_outputs: int, readout: str = "last",
-                 embed: tuple[int, int] | None = None):
+                 embed: tuple[int, int] | None = None, head: str = "linear"):
         super().__init__()
         if readout not in ("last", "all"):
             raise ValueError(f"readout: expected 'last' or 'all', got {readout!r}")
-        self.rnn, self.readout = rnn, readout
+        if head not in self.HEADS:
+            raise ValueError(f"model.head: expected one of {', '.join(self.HEADS)}, got {head!r}")
+        self.rnn, self.readout, self.head_act = rnn, readout, head
         self.embed = None if embed is None else nn.Embedding(*embed)
         self.head = nn.Linear(rnn.hidden_size, num_outputs)
 
@@ -28,13 +34,14 @@ class SequenceModel(nn.Module):
         if self.embed is not None:
             x = torch.cat([self.embed(self.indices(x, lengths)), x[..., 1:]], -1)
         out, _ = self.rnn(x, t, lengths=lengths)
-        if self.readout == "all":
-            return self.head(out)
-        if lengths is None:
-            last = out[:, -1]
-        else:
-            last = out[torch.arange(out.shape[0], device=out.device), lengths.to(out.device) - 1]
-        return self.head(last)
+        if self.readout == "last":
+            if lengths is None:
+                out = out[:, -1]
+            else:
+                out = out[torch.arange(out.shape[0], device=out.device),
+                          lengths.to(out.device) - 1]
+        y = self.head(out)
+        return nn.functional.leaky_relu(y, 0.01) if self.head_act == "leaky_relu" else y
 
     def indices(self, x: Tensor, lengths: Tensor | None) -> Tensor:
         """Feature 0 of x as embedding indices; 0 at padded steps, whatever the padding holds
