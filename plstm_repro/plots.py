@@ -185,6 +185,16 @@ def _md_header(artifact: Artifact, scale: str, extra: str = "") -> list[str]:
     lines = [f"# {artifact.paper_ref}: {artifact.title}", "",
              f"Scale `{scale}`" + (f" ({sc.note})" if sc.note else "")
              + f"; {sc.seeds} seed(s) planned." + (f" {extra}" if extra else ""), ""]
+    if artifact.protocol:
+        text = scale.endswith("-text")
+        lines += [("Where the paper's text is silent or differs from the authors' code "
+                   "(dannyneil/public_plstm at 3abf8de), this scale follows "
+                   + ("**the paper's text** (the authors' choices below are replaced by the "
+                      "text's reading)" if text else "**the authors' code**") + ":")]
+        lines += [f"- {c.what} [{c.source}]" for c in artifact.protocol] + [""]
+    if artifact.deviations:
+        lines += ["Where this code still differs from the paper or the authors' code:"]
+        lines += [f"- {d}" for d in artifact.deviations] + [""]
     return lines
 
 

@@ -48,7 +48,7 @@ def store(tmp_path, monkeypatch):
 def make_store(store):
     runs, tr = store
     # fig3d at smoke: Phased LSTM ahead everywhere (made-up numbers)
-    acc = {"Phased LSTM": 90.0, "BN-LSTM": 80.0, "LSTM": 60.0}
+    acc = {"Phased LSTM": 90.0, "BN-LSTM": 80.0, "LSTM": 60.0, "LSTM, t/100 (ours)": 70.0}
     ids = fake_grid(tr, ARTIFACTS["fig3d"], "smoke",
                     lambda v, c, s, e: acc[v] - (5.0 if c == "async" and v != "Phased LSTM"
                                                  else 0.0) + (3.0 if c == "highres" else 0) + e)
@@ -66,13 +66,14 @@ def test_report_shows_every_artifact_with_verdicts_that_follow_from_the_numbers(
     for art in ARTIFACTS.values():  # every artifact is there, run or not
         assert f"id='{art.id}'" in page and f"## {art.paper_ref}: {art.title}" in md
     # fig3d: complete at smoke, its figure embedded, claims decided by the numbers shown
-    assert "scale smoke, complete (9 runs)" in page
+    assert "scale smoke, complete (12 runs)" in page
     assert "Phased LSTM test_acc [standard] = 93 ≥ BN-LSTM test_acc [standard] = 83: yes" in md
     assert "**holds**: Phased LSTM is at least as accurate" in md
     assert "**holds**: With 10x oversampling (high resolution) the Phased LSTM improves." in md
     assert "**holds**: Asynchronous sampling is hard" in md
     assert all(rid in page for rid in ids)  # the runs behind it
-    assert "fake CPU" in page and "tau ~ exp(U(0, 3)) and r_on = 0.05 fixed" in page
+    assert "fake CPU" in page and "Peephole connections" in page  # its deviations
+    assert "tau ~ exp(U(1, 3)) (text: exp(U(0, 3))) [freq_task.py:79]" in page  # its protocol
     # fig4b: 3 of 5, said plainly, with the command that runs the rest
     assert "scale smoke, INCOMPLETE (3 of 5 runs)" in page
     assert "plstm reproduce fig4b --scale smoke" in page
