@@ -468,7 +468,9 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
     for art in arts:
         if not art.variants:  # an illustration drawn from a model, no runs needed
             if not interrupted:
-                written += plot(art.id, scale, root, tracker=tracker)
+                paths = plot(art.id, scale, root, tracker=tracker)
+                written += paths
+                _show_table(paths, say)
             continue
         if art.id not in parents:
             continue
@@ -486,6 +488,7 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
             tracker.end(parent, FINISHED)
             say(f"{art.id}: {len(state)} runs, {seconds:.0f} s here; figure in "
                 f"{figure_dir(root, art.id, scale)}; parent run {parent[:8]}")
+            _show_table(paths, say)
             continue
         rest = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if k != "finished")
         say(f"{art.id}: {done} of {len(state)} grid points finished ({rest}); the figure is "
@@ -498,6 +501,15 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
         else:
             tracker.reopen(parent)
     return written
+
+
+def _show_table(paths: list[Path], say) -> None:
+    """The drawn artifact's table (ours beside the paper's, its .md file) on the terminal."""
+    for p in paths:
+        if p.suffix == ".md" and p.is_file():
+            say("")
+            say(p.read_text(encoding="utf-8").rstrip())
+            say("")
 
 
 def _fill_parent(tracker: MlflowTracker, res, parent: str, paths: list[Path]) -> None:

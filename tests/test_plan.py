@@ -1,5 +1,6 @@
 """reproduce --dry-run (plstm_repro.plan): the plan lists exactly the grid a reproduce would
-train, writes nothing, and its estimates follow the measured step and evaluation times."""
+train, writes nothing, and its estimates follow the measured step and evaluation times; and
+the end of a reproduce prints the figure's table and where its files are."""
 
 import dataclasses
 import math
@@ -144,3 +145,32 @@ def test_jobs_divide_the_wall_time(here, constant_times):
     assert f"{plan._hours(total)} one after another, {plan._hours(total / 3)} with --jobs 3" \
         in out
     assert list(here.iterdir()) == []
+
+
+def test_reproduce_ends_with_the_table_and_the_files(here, monkeypatch):
+    """A two-point fig3d through the CLI: the table (ours beside the paper's) and the file
+    paths are the last lines; a dry run afterwards marks both points finished, creating no
+    run."""
+    monkeypatch.setenv("PLSTM_CLAIM_SETTLE_S", "0")  # one process: no claim to wait for
+    art = ARTIFACTS["fig3d"]
+    small = dataclasses.replace(art, variants=art.variants[0::2], conditions=art.conditions[:1])
+    monkeypatch.setitem(experiments.ARTIFACTS, "fig3d", small)
+    runs = here / "runs"
+    res, out = invoke("reproduce", "fig3d", "--scale", "smoke", "--no-progress",
+                      "--runs-dir", runs)
+    assert res.exit_code == 0, out
+    lines = out.rstrip().splitlines()
+    tail = "\n".join(lines[-30:])
+    assert "| model | condition | ours: epoch | ours: mean ± std (%) |" in tail
+    assert "paper's: epoch 70, 5 seeds (%)" in tail and "| Phased LSTM | standard | 1 |" in tail
+    assert lines[-1].startswith("wrote ") and any(
+        s == f"wrote {runs / 'figures/fig3d/smoke/fig3d.png'}" for s in lines[-6:])
+    from plstm_repro.tracking import MlflowTracker
+
+    n_runs = len(MlflowTracker(root=runs).runs("fig3d"))
+    res, out = invoke("reproduce", "fig3d", "--scale", "smoke", "--dry-run", "--no-progress",
+                      "--runs-dir", runs)
+    assert res.exit_code == 0, out
+    assert [r[-1] for r in table_lines(out)] == ["finished: skipped"] * 2
+    assert "Total: 0 of 2 point(s) to train" in out
+    assert len(MlflowTracker(root=runs).runs("fig3d")) == n_runs
