@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# trains fig3d's grid at the quick scale (minutes on a CPU; `plstm reproduce fig3d --scale
+# quick --dry-run` estimates it here), then prints its table, ours beside the paper's, and the files
 demo: $(STAMP)
 	$(VENV)/bin/plstm reproduce fig3d --scale quick
 

@@ -151,19 +151,23 @@ def reproduce(
                                    "machine, all against one tracking server)."),
     restart: bool = RESTART,
     checkpoint_minutes: float = CHECKPOINT,
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Print the plan and train nothing: every grid point with "
+                                      "its time estimated from a few steps timed here, per "
+                                      "artifact and in total (serial and with --jobs)."),
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
 ):
     """Run every run an artifact needs (skipping finished ones, resuming interrupted ones),
     then plot it and store its summary in the artifact's parent run.
 
-    Example: plstm reproduce fig3d --scale quick --jobs 2
+    Example: plstm reproduce fig3d --scale quick --jobs 2   (add --dry-run to see the plan)
     """
     from .runner import reproduce as run
 
     for p in run(artifact, scale, runs_dir, progress=not no_progress, echo=typer.echo,
                  jobs=jobs, shard=shard, restart=restart,
-                 checkpoint_minutes=checkpoint_minutes):
+                 checkpoint_minutes=checkpoint_minutes, dry_run=dry_run):
         typer.echo(f"wrote {p}")
 
 

@@ -213,6 +213,14 @@ def _color(label: str, i: int) -> str:
     return COLORS.get(label, f"C{i}")
 
 
+MARKERS_UP_TO = 20  # a curve of this many points or fewer shows them (one epoch: a dot)
+
+
+def _markers(n: int) -> dict:
+    """Line style of a curve of ``n`` points: a line alone draws nothing for one point."""
+    return {"marker": "o", "ms": 4 if n > 1 else 6} if n <= MARKERS_UP_TO else {}
+
+
 # --------------------------------------------------------------------------- figures
 
 def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
@@ -286,12 +294,27 @@ def _curve_panel(ax, curves: pd.DataFrame, artifact: Artifact, condition: str, s
             continue
         n = int(c["n_seeds"].max())
         color = colors.get(var.label, _color(var.label, i))
-        ax.plot(c["step"], c["mean"], color=color, lw=1.6, label=f"{var.label} (n={n})")
+        ax.plot(c["step"], c["mean"], color=color, lw=1.6, label=f"{var.label} (n={n})",
+                **_markers(len(c)))
         if shade and n > 1:
             ax.fill_between(c["step"], c["min"], c["max"], color=color, alpha=0.25, lw=0)
     if log:
         ax.set_yscale("log")
+    _whole_numbers(ax, curves[curves["condition"] == condition]["step"])
     ax.grid(alpha=0.3)
+
+
+def _whole_numbers(ax, xs) -> None:
+    """Epochs and steps are whole: integer ticks, and a single one where there is one point
+    (not ticks at 0.96, 0.98, ... around it)."""
+    from matplotlib.ticker import MaxNLocator
+
+    xs = sorted({int(x) for x in xs})
+    if len(xs) == 1:
+        ax.set_xticks(xs)
+        ax.set_xlim(xs[0] - 1, xs[0] + 1)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_fig4a(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
@@ -667,10 +690,6 @@ def plot_fig6c(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     axes = fig.subplots(1, len(artifact.conditions), sharey=True, squeeze=False)[0]
     for ax, cond in zip(axes, artifact.conditions):
         _curve_panel(ax, curves, artifact, cond.label, shade=True, colors=COLORS)
-        if len(curves) and curves["step"].nunique() < 4:  # few points: show them
-            for i, var in enumerate(artifact.variants):
-                c = curves[(curves["variant"] == var.label) & (curves["condition"] == cond.label)]
-                ax.plot(c["step"], c["mean"], "o", color=_color(var.label, i), ms=4)
         ax.set_title({"low": "Low resolution (MFCC every 40 ms)",
                       "high": "High resolution (MFCC every 10 ms)"}.get(cond.label, cond.label),
                      fontsize=9)
@@ -795,14 +814,15 @@ def plot_run_curves(epochs: list[dict[str, float]], out_dir: Path, title: str) -
     fig = _new_figure(8, 3.2)
     ax1, ax2 = fig.subplots(1, 2)
     for m in ("train_loss", "test_loss"):
-        ax1.plot(df.index, df[m], marker="o", label=m)
+        ax1.plot(df.index, df[m], label=m, **_markers(len(df)))
     ax1.set(xlabel="epoch", ylabel="loss")
     for m in second:
-        ax2.plot(df.index, df[m], marker="o", label=m)
+        ax2.plot(df.index, df[m], label=m, **_markers(len(df)))
     ax2.set(xlabel="epoch", ylabel="accuracy (%)" if "acc" in second[0] else "MSE")
     if second == ["test_mse"]:
         ax2.set_yscale("log")
     for ax in (ax1, ax2):
+        _whole_numbers(ax, df.index)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)

@@ -351,12 +351,15 @@ def run_task(task: dict, echo=print) -> grid.Outcome:
 
 def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progress: bool = True,
               echo=print, *, jobs: int = 1, shard: str | None = None, restart: bool = False,
-              checkpoint_minutes: float = 10.0) -> list[Path]:
+              checkpoint_minutes: float = 10.0, dry_run: bool = False,
+              measure_steps: int = 3) -> list[Path]:
     """Every run an artifact needs (variants x conditions x seeds), skipping finished ones,
     resuming interrupted ones, then its plot and the parent run's summary. ``all`` does every
     artifact. ``shard`` ("i/N") keeps the i-th of N disjoint parts of the grid, ``jobs`` trains
     that many points at once; processes and machines sharing one store never train one config
-    twice, and the last one to finish an artifact's grid draws it."""
+    twice, and the last one to finish an artifact's grid draws it. ``dry_run`` prints the plan
+    (every grid point this command would train, with its time estimated from ``measure_steps``
+    timed steps, see :mod:`plstm_repro.plan`) and returns: nothing is trained or tracked."""
     from tqdm.auto import tqdm
 
     from .train import dist_info
@@ -374,10 +377,15 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
     if world > 1 and jobs > 1:
         raise ValueError("--jobs: under torchrun every process already works on one grid "
                          "point; leave --jobs out")
-    tracker = MlflowTracker(root=root) if rank == 0 else NullTracker()
     say = echo if rank == 0 else (lambda s: None)
     plan = [(art, cfg) for art in arts for _, _, _, cfg in art.runs(scale)]
     mine = grid.select_shard(list(enumerate(plan)), part)
+    if dry_run:  # before the tracker: a dry run creates no store, experiment or run
+        if rank == 0:
+            _print_plan(name, scale, [p for _, p in mine], len(plan), jobs, shard, root,
+                        restart, measure_steps, progress, say)
+        return []
+    tracker = MlflowTracker(root=root) if rank == 0 else NullTracker()
     parents = {}
     if rank == 0:
         for art in {a.id: a for (_, (a, _)) in mine}.values():
@@ -425,6 +433,20 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
     return written
 
 
+def _print_plan(name, scale, points, n_grid, jobs, shard, root, restart, measure_steps,
+                progress, say) -> None:
+    """``reproduce --dry-run``: the points of this shard, each with its estimated time."""
+    from .plan import estimate, format_plan, method_note
+
+    part = f" (shard {shard} of a grid of {n_grid})" if shard else ""
+    say(f"Dry run of `plstm reproduce {name} --scale {scale}`: {len(points)} grid point(s)"
+        f"{part}; nothing is trained, no run is created. Measuring each config here first.")
+    rows = estimate(points, jobs=jobs, root=Path(root), restart=restart,
+                    measure_steps=measure_steps, progress=progress)
+    device = points[0][1].train.device if points else "cpu"
+    say(format_plan(rows, jobs, footer=method_note(jobs, measure_steps, device)))
+
+
 def _problems(plan: list, outcomes: list[grid.Outcome]) -> list[str]:
     """One line per artifact and kind of problem, with the first message."""
     seen: dict[tuple[str, str], list] = {}
@@ -453,7 +475,9 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
     for art in arts:
         if not art.variants:  # an illustration drawn from a model, no runs needed
             if not interrupted:
-                written += plot(art.id, scale, root, tracker=tracker)
+                paths = plot(art.id, scale, root, tracker=tracker)
+                written += paths
+                _show_table(paths, say)
             continue
         if art.id not in parents:
             continue
@@ -471,6 +495,7 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
             tracker.end(parent, FINISHED)
             say(f"{art.id}: {len(state)} runs, {seconds:.0f} s here; figure in "
                 f"{figure_dir(root, art.id, scale)}; parent run {parent[:8]}")
+            _show_table(paths, say)
             continue
         rest = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()) if k != "finished")
         say(f"{art.id}: {done} of {len(state)} grid points finished ({rest}); the figure is "
@@ -483,6 +508,15 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
         else:
             tracker.reopen(parent)
     return written
+
+
+def _show_table(paths: list[Path], say) -> None:
+    """The drawn artifact's table (ours beside the paper's, its .md file) on the terminal."""
+    for p in paths:
+        if p.suffix == ".md" and p.is_file():
+            say("")
+            say(p.read_text(encoding="utf-8").rstrip())
+            say("")
 
 
 def _fill_parent(tracker: MlflowTracker, res, parent: str, paths: list[Path]) -> None:

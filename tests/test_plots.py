@@ -164,3 +164,63 @@ def test_reference_values():
         assert paper_values(a).source
     with pytest.raises(ValueError):
         paper_values("fig9")
+
+
+def drawn_figures(monkeypatch) -> list:
+    """Every figure the plot functions save, kept for inspection."""
+    figs, save = [], plots._save_figure
+
+    def keep(fig, out_dir, name):
+        figs.append(fig)
+        return save(fig, out_dir, name)
+
+    monkeypatch.setattr(plots, "_save_figure", keep)
+    return figs
+
+
+def curve_lines(fig) -> list:
+    """The curves over epochs or steps: every line but the horizontal references (axhline)."""
+    return [ln for ax in fig.axes for ln in ax.get_lines()
+            if not ln.get_label().startswith(("chance", "predicting", "_child"))]
+
+
+def has_marker(line) -> bool:
+    return line.get_marker() not in (None, "None", "", " ") and line.get_markersize() > 0
+
+
+def curves_figure(name, epochs, tmp_path, monkeypatch):
+    """The curve lines of a figure drawn from ``epochs`` epochs (FAKE values): an artifact's,
+    or one run's own (``run``)."""
+    art = ARTIFACTS.get(name)
+    rng = np.random.default_rng(6)
+    figs = drawn_figures(monkeypatch)
+    if name == "digits":  # curves over optimiser steps: one logged point
+        h = fake_step_history(art, 20 * epochs, 1, rng)
+        plots.plot_training_curves(art, h, tmp_path, "smoke")
+    elif name == "fig6c":
+        h = pd.concat([fake_epoch_history(art, m, epochs, 1, lambda v, c, e: 50.0, rng)
+                       for m in ("video/test_loss", "test_acc", "audio/test_acc",
+                                 "video/test_acc")])
+        plots.plot_fig6c(art, h, tmp_path, "smoke")
+    elif name == "run":
+        plots.plot_run_curves([{"train_loss": 0.7, "test_loss": 0.69, "train_acc": 50.0,
+                                "test_acc": 51.0}] * epochs, tmp_path, "one run")
+    else:
+        metric = art.metric
+        h = fake_epoch_history(art, metric, epochs, 1, lambda v, c, e: 0.1, rng)
+        getattr(plots, art.plot)(art, h, tmp_path, "smoke")
+    (fig,) = figs
+    return curve_lines(fig)
+
+
+@pytest.mark.parametrize("name", ["fig4a", "fig4b", "fig6c", "digits", "run"])
+def test_a_one_epoch_curve_shows_its_point(tmp_path, monkeypatch, name):
+    lines = curves_figure(name, 1, tmp_path, monkeypatch)
+    assert lines and all(len(ln.get_xdata()) == 1 for ln in lines)
+    assert all(has_marker(ln) for ln in lines), [ln.get_label() for ln in lines]
+
+
+@pytest.mark.parametrize("name", ["fig4a", "run"])
+def test_long_curves_are_plain_lines(tmp_path, monkeypatch, name):
+    lines = curves_figure(name, plots.MARKERS_UP_TO + 1, tmp_path, monkeypatch)
+    assert lines and not any(has_marker(ln) for ln in lines)
