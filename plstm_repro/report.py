@@ -313,8 +313,8 @@ def _declared(art: Artifact) -> list[tuple[str, tuple[str, ...]]]:
     if notes:
         out.append(("How the paper was read where it is silent or ambiguous:", notes))
     if art.protocol:  # the paper-text scale runs the text's reading of these instead
-        out.append(("Where the text is silent or differs from the authors' code, the quick and "
-                    "paper scales follow their code (the paper-text scale, the text):",
+        out.append((("Where the text is silent or differs from the authors' code, the quick and "
+                     "paper scales follow their code (the paper-text scale, the text):"),
                     tuple(f"{c.what} [{c.source}]" for c in art.protocol)))
     return out
 
