@@ -6,6 +6,8 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PORT ?= 5000
+# grid points make demo trains at once (each with cores / jobs torch threads)
+DEMO_JOBS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-all lint bench reproduce-quick reproduce-all report ui clean
@@ -22,7 +24,7 @@ install: $(STAMP)
 # trains fig3d's grid at the quick scale (minutes on a CPU; `plstm reproduce fig3d --scale
 # quick --dry-run` estimates it here), then prints its table, ours beside the paper's, and the files
 demo: $(STAMP)
-	$(VENV)/bin/plstm reproduce fig3d --scale quick
+	$(VENV)/bin/plstm reproduce fig3d --scale quick --jobs $(DEMO_JOBS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
