@@ -56,7 +56,7 @@ def test_train_logs_everything_and_eval_rebuilds_from_checkpoint(runs):
     assert run.info.status == "FINISHED"
     p, tags, m = run.data.params, run.data.tags, run.data.metrics
     assert p["data.sampling"] == "async" and p["model.name"] == "phased_lstm"
-    assert p["train.epochs"] == "2" and p["model.tau_init"] == "(0.0, 3.0)"
+    assert p["train.epochs"] == "2" and p["model.tau_init"] == "(1.0, 3.0)"  # authors' code
     assert tags["artifact"] == "fig3d" and tags["scale"] == "smoke" and tags["git_commit"]
     assert tags["paper_ref"] == "Fig. 3d" and tags["variant"] == "Phased LSTM"
     assert tags["plstm.role"] == "adhoc" and "smoke" in run.info.run_name
