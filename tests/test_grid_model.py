@@ -139,7 +139,7 @@ def test_fusion_forward_backward(grid_root, cell):
             model.layers["video"].named_parameters())  # stream gates fixed
         tau = merged.tau_l0.detach()
         assert 10.0 <= float(tau.min()) and float(tau.max()) <= 1000.0
-        m2 = model.layers["merged2"].tau_l0
+        m2 = model.layers["merged2"].tau_l0.detach()
         assert 500.0 <= float(m2.min()) and float(m2.max()) <= 3000.0
 
 
