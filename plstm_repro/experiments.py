@@ -189,11 +189,31 @@ FREQ_DEVIATIONS = (
      "steps."),
     "Timestamps float64 here, float32 in their code.",
 )
-# The text's reading of each choice above: the paper-text scale (and its quick twin).
-FREQ_TEXT = merged(FREQ_PROTOCOL, "text")
 # Our own labelled variant: the LSTM with time in units of 100 ms (0..1.25) instead of raw ms,
 # to show how much of the baseline's failure is the input format
 LSTM_T100 = Cell("LSTM, t/100 (ours)", {"model.name": "lstm", "model.time_scale": 0.01})
+
+def freq_scales(protocol: tuple[Choice, ...], quick_epochs: int, epochs: int) -> dict[str, Scale]:
+    """The scales of a frequency task: quick and paper follow the authors' code (the artifact's
+    base), paper-text replaces each of their choices with the text's reading."""
+    counts = {"data.n_train": 5000, "data.n_test": 500}
+    return {
+        "smoke": SMOKE,
+        "quick": Scale(2, {"data.n_train": 1000, "data.n_test": 500,
+                           "train.epochs": quick_epochs},
+                       "the authors' protocol scaled down: 1000 fresh training / 500 fresh test "
+                       f"samples per epoch (paper: 5000 / 500), {quick_epochs} epochs (paper: "
+                       f"{epochs}), 2 seeds (paper: 5)"),
+        "paper": Scale(5, {**counts, "train.epochs": epochs},
+                       "the authors' protocol: 5000 / 500 fresh samples per epoch, batch 32, "
+                       f"{epochs} epochs, 5 seeds"),
+        "paper-text": Scale(5, {**counts, "train.epochs": epochs, **merged(protocol, "text")},
+                            "the paper's text only: one fixed set of 5000 / 500 samples, the "
+                            "text's generator, tau ~ exp(U(0, 3)), r_on 0.05 fixed, PyTorch "
+                            "initialisation, linear readout, recurrent BN-LSTM; "
+                            f"{epochs} epochs, 5 seeds"),
+    }
+
 
 FIG3D = Artifact(
     id="fig3d", paper_ref="Fig. 3d", dataset="sines", metric="test_acc", plot="plot_fig3d",
@@ -203,20 +223,7 @@ FIG3D = Artifact(
                 Cell("highres", {"data.sampling": "highres"}),
                 Cell("async", {"data.sampling": "async"})),
     base=merged(FREQ_PROTOCOL), protocol=FREQ_PROTOCOL, deviations=FREQ_DEVIATIONS,
-    scales={"smoke": SMOKE,
-            "quick": Scale(2, {"data.n_train": 1000, "data.n_test": 500, "train.epochs": 8},
-                           "the authors' protocol scaled down: 1000 fresh training / 500 fresh "
-                           "test samples per epoch (paper: 5000 / 500), 8 epochs (paper: 70), "
-                           "2 seeds (paper: 5)"),
-            "paper": Scale(5, {"data.n_train": 5000, "data.n_test": 500, "train.epochs": 70},
-                           "the authors' protocol: 5000 / 500 fresh samples per epoch, batch "
-                           "32, 70 epochs, 5 seeds"),
-            "paper-text": Scale(5, {"data.n_train": 5000, "data.n_test": 500,
-                                    "train.epochs": 70, **FREQ_TEXT},
-                                "the paper's text only: one fixed set of 5000 / 500 samples, "
-                                "tau ~ exp(U(0, 3)), r_on 0.05 fixed, the text's generator, "
-                                "PyTorch initialisation, linear readout, recurrent BN-LSTM; "
-                                "70 epochs, 5 seeds")},
+    scales=freq_scales(FREQ_PROTOCOL, quick_epochs=8, epochs=70),
 )
 
 # Fig. 4a: b_freq_combo_task.sh runs freq_task.py --exp task2 (the same networks) for 300
@@ -238,18 +245,7 @@ FIG4A = Artifact(
     variants=THREE_MODELS, conditions=ONE,
     base={**merged(FIG4A_PROTOCOL), "data.sampling": "async"}, protocol=FIG4A_PROTOCOL,
     deviations=FREQ_DEVIATIONS,
-    scales={"smoke": SMOKE,
-            "quick": Scale(2, {"data.n_train": 1000, "data.n_test": 500, "train.epochs": 10},
-                           "the authors' protocol scaled down: 1000 fresh training / 500 fresh "
-                           "test samples per epoch (paper: 5000 / 500), 10 epochs (paper: "
-                           "300), 2 seeds (paper: 5)"),
-            "paper": Scale(5, {"data.n_train": 5000, "data.n_test": 500, "train.epochs": 300},
-                           "the authors' protocol: 5000 / 500 fresh samples per epoch, 300 "
-                           "epochs, 5 seeds"),
-            "paper-text": Scale(5, {"data.n_train": 5000, "data.n_test": 500,
-                                    "train.epochs": 300, **merged(FIG4A_PROTOCOL, "text")},
-                                "the paper's text only (fixed sets, the text's generator with "
-                                "2 pi, tau ~ exp(U(0, 3)), r_on fixed), 300 epochs, 5 seeds")},
+    scales=freq_scales(FIG4A_PROTOCOL, quick_epochs=10, epochs=300),
 )
 
 TABLE1 = Artifact(

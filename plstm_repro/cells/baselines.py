@@ -53,7 +53,7 @@ class LSTM(nn.Module):
         B, T, _ = x.shape
         state = check_state(state, self.num_layers, B, self.hidden_size, 2)
         check_dtypes(x, state, self.lstm.weight_hh_l0.dtype)
-        xin = append_time(x, t.to(x.device), self.time_scale)
+        xin = self.features(append_time(x, t.to(x.device), self.time_scale), lengths)
         if lengths is None or bool((lengths == T).all()):
             out, (h, c) = self.lstm(xin, state)
         else:
@@ -61,6 +61,10 @@ class LSTM(nn.Module):
         if not self.batch_first:
             out = out.transpose(0, 1)
         return out, (h, c)
+
+    def features(self, xin: Tensor, lengths: Tensor | None) -> Tensor:
+        """The LSTM's input [B, T, F + 1] (x and scaled t); subclasses may transform it."""
+        return xin
 
 
     def _segments(self, xin: Tensor, lengths: Tensor, state):
@@ -104,24 +108,12 @@ class InputBNLSTM(LSTM):
         self.bn = nn.BatchNorm1d(input_size + 1, eps=1e-4, momentum=0.1, device=device,
                                  dtype=dtype)
 
-    def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
-        x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)
-        B, T, _ = x.shape
-        state = check_state(state, self.num_layers, B, self.hidden_size, 2)
-        check_dtypes(x, state, self.lstm.weight_hh_l0.dtype)
-        xin = append_time(x, t.to(x.device), self.time_scale)
+    def features(self, xin: Tensor, lengths: Tensor | None) -> Tensor:
+        B, T, F = xin.shape
         if lengths is None:
-            xin = self.bn(xin.reshape(B * T, -1)).reshape(B, T, -1)
-        else:  # normalise the valid steps; padding stays zero
-            mask = valid_mask(lengths.to(x.device), T)
-            xin = xin.masked_scatter(mask.unsqueeze(-1), self.bn(xin[mask]))
-        if lengths is None or bool((lengths == T).all()):
-            out, (h, c) = self.lstm(xin, state)
-        else:
-            out, (h, c) = self._segments(xin, lengths, state)
-        if not self.batch_first:
-            out = out.transpose(0, 1)
-        return out, (h, c)
+            return self.bn(xin.reshape(B * T, F)).reshape(B, T, F)
+        mask = valid_mask(lengths.to(xin.device), T)  # normalise the valid steps; padding unread
+        return xin.masked_scatter(mask.unsqueeze(-1), self.bn(xin[mask]))
 
 
 class SeqBatchNorm(nn.Module):

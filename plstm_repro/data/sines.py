@@ -56,6 +56,29 @@ def _draw_periods(rng: np.random.Generator, y: np.ndarray, class1, class0) -> np
     return np.where(y == 1, p1, p0)
 
 
+def _grid_lengths(duration: np.ndarray, sampling: str) -> np.ndarray:
+    """Points start + k * step with k * step < duration (at least one): ceil(duration / step)."""
+    scale = round(1.0 / _STEP_MS[sampling])
+    return np.maximum(np.ceil(duration * scale - 1e-9), 1).astype(np.int64)
+
+
+def _sample_times(rng: np.random.Generator, start: np.ndarray, duration: np.ndarray,
+                  lengths: np.ndarray, sampling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Times [n, T] (0 past each length) and the valid mask: every ``step`` ms from ``start``,
+    or (async) sorted uniform times over [start, start + duration), drawn from ``rng``."""
+    T = int(lengths.max())
+    k = np.arange(T, dtype=np.float64)
+    valid = k[None, :] < lengths[:, None]
+    if sampling == "async":
+        u = rng.uniform(0.0, 1.0, (len(start), T))
+        u[~valid] = np.inf
+        u.sort(axis=1)
+        offsets = np.where(valid, u, 0.0) * duration[:, None]
+    else:
+        offsets = k[None, :] / round(1.0 / _STEP_MS[sampling])  # exact multiples of 1 or 0.1 ms
+    return np.where(valid, start[:, None] + offsets, 0.0), valid
+
+
 def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool = False,
                return_periods: bool = False):
     """Frequency discrimination data of sec. 3.1 (Fig. 3) or, with ``superimposed``, Fig. 4a.
@@ -94,21 +117,9 @@ def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool
         periods.append(_draw_periods(rng, y, CLASS1_T2, CLASS0_T2))
         phases.append(rng.uniform(0.0, 2.0 * np.pi, n))
 
-    step = _STEP_MS[sampling]
-    # number of grid points start + k * step with k * step < duration
-    scale = round(1.0 / step)
-    lengths = np.maximum(np.ceil(duration * scale - 1e-9), 1).astype(np.int64)
-    T = int(lengths.max())
-    k = np.arange(T, dtype=np.float64)
-    valid = k[None, :] < lengths[:, None]
-    if sampling == "async":
-        u = rng.uniform(0.0, 1.0, (n, T))
-        u[~valid] = np.inf
-        u.sort(axis=1)
-        offsets = np.where(valid, u, 0.0) * duration[:, None]
-    else:
-        offsets = k[None, :] / scale  # exact multiples of 1 or 0.1 ms
-    t = np.where(valid, start[:, None] + offsets, 0.0)
+    lengths = _grid_lengths(duration, sampling)
+    t, valid = _sample_times(rng, start, duration, lengths, sampling)
+    T = t.shape[1]
 
     x = np.zeros((n, T), dtype=np.float64)
     for period, phase in zip(periods, phases, strict=True):
@@ -180,22 +191,11 @@ def make_sines_authors(n: int, seed: int, sampling: str = "standard",
     for p, ((s_lo, s_hi), _) in zip(periods, ranges, strict=True):
         y &= (p >= s_lo) & (p <= s_hi)
 
-    if sampling == "async":
-        lengths = np.maximum(num_points, 1)
-    else:  # np.arange(start, start + duration, step): ceil(duration / step) points
-        scale = round(1.0 / _STEP_MS[sampling])
-        lengths = np.maximum(np.ceil(duration * scale - 1e-9), 1).astype(np.int64)
-    T = int(lengths.max())
-    k = np.arange(T, dtype=np.float64)
-    valid = k[None, :] < lengths[:, None]
-    if sampling == "async":
-        u = rng.uniform(0.0, 1.0, (n, T))
-        u[~valid] = np.inf
-        u.sort(axis=1)
-        offsets = np.where(valid, u, 0.0) * duration[:, None]
-    else:
-        offsets = k[None, :] * _STEP_MS[sampling]
-    t = np.where(valid, start[:, None] + offsets, 0.0)
+    # async: their point count, independent of the duration; else np.arange's ceil(duration/step)
+    lengths = (np.maximum(num_points, 1) if sampling == "async"
+               else _grid_lengths(duration, sampling))
+    t, valid = _sample_times(rng, start, duration, lengths, sampling)
+    T = t.shape[1]
     w = 2.0 * np.pi if spec["two_pi"] else 1.0
     x = np.zeros((n, T), dtype=np.float64)
     for p, s in zip(periods, shifts, strict=True):
