@@ -251,7 +251,8 @@ def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: 
             x = j - 0.4 + (2 * i + 0.5) * width
             ax.bar(x, r["mean"], width, color=color, edgecolor="black", linewidth=0.6,
                    yerr=r["std"] if r["n_seeds"] > 1 else None, capsize=3,
-                   label=f"{var.label} (ours)" if j == 0 else None)
+                   label=(var.label if "(ours)" in var.label else f"{var.label} (ours)")
+                   if j == 0 else None)
             ax.text(x, min(r["mean"] + (r["std"] if r["n_seeds"] > 1 else 0), 100) + 0.6,
                     f"n={r['n_seeds']}", ha="center", va="bottom", fontsize=7)
             low = min(low, r["mean"] - (r["std"] if r["n_seeds"] > 1 else 0))
