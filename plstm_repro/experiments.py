@@ -41,6 +41,9 @@ class Choice:
     source: str  # file:line in dannyneil/public_plstm at commit 3abf8de
     text: Overrides = field(default_factory=dict)  # the text-only reading (empty: same)
 
+    def cited(self) -> str:
+        return f"{self.what} [{self.source}]"
+
 
 def merged(choices: tuple[Choice, ...], reading: str = "authors") -> Overrides:
     """The overrides of a protocol: the authors' code's, or the text's reading of each choice."""

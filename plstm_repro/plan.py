@@ -76,23 +76,15 @@ def _sync(device: str) -> None:
 
 
 def _step_times(model, opt, data, groups, cfg: RunConfig) -> list[float]:
-    """Seconds of one training step per index batch, as ``fit`` does it."""
-    import torch
-
-    from .train import loss_and_hits
+    """Seconds of one training step per index batch, as ``fit`` does it (its ``train_step``)."""
+    from .train import train_step
 
     tc = cfg.train
     model.train()
     times = []
     for idx in groups:
         t0 = time.perf_counter()
-        b = data.batch(idx).to(tc.device)
-        loss, _, _ = loss_and_hits(model(*b.inputs), b)
-        loss.backward()
-        if tc.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        loss, _, _ = train_step(model, opt, data.batch(idx).to(tc.device), tc)
         float(loss.detach())  # fit reads the loss every step
         _sync(tc.device)
         times.append(time.perf_counter() - t0)

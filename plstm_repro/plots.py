@@ -191,7 +191,7 @@ def _md_header(artifact: Artifact, scale: str, extra: str = "") -> list[str]:
                    "(dannyneil/public_plstm at 3abf8de), this scale follows "
                    + ("**the paper's text** (the authors' choices below are replaced by the "
                       "text's reading)" if text else "**the authors' code**") + ":")]
-        lines += [f"- {c.what} [{c.source}]" for c in artifact.protocol] + [""]
+        lines += [f"- {c.cited()}" for c in artifact.protocol] + [""]
     if artifact.deviations:
         lines += ["Where this code still differs from the paper or the authors' code:"]
         lines += [f"- {d}" for d in artifact.deviations] + [""]

@@ -315,7 +315,7 @@ def _declared(art: Artifact) -> list[tuple[str, tuple[str, ...]]]:
     if art.protocol:  # the paper-text scale runs the text's reading of these instead
         out.append((("Where the text is silent or differs from the authors' code, the quick and "
                      "paper scales follow their code (the paper-text scale, the text):"),
-                    tuple(f"{c.what} [{c.source}]" for c in art.protocol)))
+                    tuple(c.cited() for c in art.protocol)))
     return out
 
 

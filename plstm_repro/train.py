@@ -120,6 +120,20 @@ def loss_and_hits(out: torch.Tensor, data) -> tuple[torch.Tensor, float, int]:
     return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0, len(data.y)
 
 
+def train_step(model: nn.Module, opt, b, tc, forward: nn.Module | None = None,
+               weight: float = 1.0) -> tuple[torch.Tensor, float, int]:
+    """One optimiser step on the batch ``b``: forward (through ``forward``, e.g. the DDP
+    wrapper, else ``model``), the loss, backward of the loss times ``weight``, clipping at
+    ``tc.grad_clip``, Adam. Returns ``loss_and_hits``' (loss, hits, predictions)."""
+    loss, hits, npred = loss_and_hits((forward or model)(*b.inputs), b)
+    (loss * weight).backward()
+    if tc.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss, hits, npred
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
              device: str = "cpu") -> dict[str, float]:
@@ -350,15 +364,10 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                     # a rank left without rows still runs the batch (DDP needs every rank's
                     # backward) with weight 0
                     b = train_set.batch(part if len(part) else idx).to(tc.device)
-                    out = train_model(*b.inputs)
-                    loss, h, npred = loss_and_hits(out, b)
                     # each rank's mean is weighted by its share, so DDP's gradient average is
                     # the mean over the global batch, equal to a single process
-                    (loss * (len(part) * world / len(idx))).backward()
-                    if tc.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
+                    loss, h, npred = train_step(model, opt, b, tc, train_model,
+                                                len(part) * world / len(idx))
                     step += 1
                     n_rows = len(part)
                     lsum, hsum, nsum, psum, asked = _reduce(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from torch import Tensor
 
 IGNORE = -100  # label of a padded word (cross-entropy's ignore_index)
@@ -61,7 +62,6 @@ class SeqData:
                        self.task, self.num_outputs, self.time_unit)
 
 
-
 class FreshSplit:
     """A generated split drawn afresh every epoch, as the authors' code does for the frequency
     tasks (5000 new training and 500 new test samples per epoch): ``set_epoch(e)`` replaces the
@@ -76,8 +76,6 @@ class FreshSplit:
 
     def set_epoch(self, epoch: int) -> None:
         if int(epoch) != self.epoch:
-            import numpy as np
-
             self.epoch = int(epoch)
             key = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
             self.data = self._make(key)

@@ -57,8 +57,8 @@ def authors_init(model: SequenceModel) -> SequenceModel:
     defaults). Time-gate parameters and batch-norm statistics are left as they are."""
     rnn = model.rnn
     if not any(n.startswith("weight_ih") for n, _ in _lstm_params(rnn)):
-        raise ValueError("model.init=authors: only the LSTM-family models (lstm, bn_lstm, "
-                         "phased_lstm) have the authors' initialisation")
+        raise ValueError("model.init=authors: only the LSTM-family models (lstm, phased_lstm, "
+                         "bn_lstm with model.bn=input) have the authors' initialisation")
     H = rnn.hidden_size
     for name, p in _lstm_params(rnn):
         if name.startswith(("weight_ih", "weight_hh")):
