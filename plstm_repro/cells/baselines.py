@@ -184,12 +184,12 @@ class BNLSTM(nn.Module):
     ``lengths[b]`` keep the state and output 0.
 
     ``backend``: "reference" is the plain PyTorch loop below; "fused" the fused recurrence of
-    :mod:`.bn_fused` (C++ kernels on the CPU, PyTorch ops with a hand-written backward
-    elsewhere); "auto" (default) is "fused" where it is available, else "reference". It can be
+    :mod:`.bn_fused` (C++ kernels on the CPU, the compiled recurrence of :mod:`.compiled` on
+    CUDA); "compiled" that one on any device; "auto" (default) is "fused" where it is available, else "reference". It can be
     changed after construction and is not part of the state_dict.
     """
 
-    BACKENDS = ("auto", "reference", "fused")
+    BACKENDS = ("auto", "reference", "fused", "compiled")
     _backend = "auto"  # class default: modules pickled before the attribute existed still run
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -239,8 +239,12 @@ class BNLSTM(nn.Module):
         if self._backend == "reference":
             return None
         ok_dtype = x.dtype in (torch.float32, torch.float64)
+        if self._backend == "compiled" and ok_dtype:  # torch.compile's build, on any device
+            from .compiled import CompiledOps
+
+            return CompiledOps()
         ops = bn_fused.kernels(x.device) if ok_dtype else None
-        if ops is None and self._backend == "fused":
+        if ops is None and self._backend in ("fused", "compiled"):
             why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
             raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
         return ops

@@ -168,8 +168,13 @@ class TorchOps:
 
 
 def kernels(device: torch.device):
-    """The C++ kernels for CPU tensors (None when they cannot be built), TorchOps elsewhere."""
-    return load_extension() if device.type == "cpu" else TorchOps
+    """The C++ kernels for CPU tensors (None when they cannot be built); elsewhere the compiled
+    recurrence of :mod:`.compiled` where torch.compile can build it, else TorchOps."""
+    if device.type == "cpu":
+        return load_extension()
+    from .compiled import gpu_ops
+
+    return gpu_ops(device, TorchOps)
 
 
 class FusedBNLSTM(torch.autograd.Function):

@@ -17,9 +17,10 @@ each k took; c~ = f c_{n-1} + i g and tanh c~ are recomputed), with
 
 (the derivatives the reference path gets from autograd through ``torch.remainder``).
 
-Two implementations of the same two functions ``fused_forward`` / ``fused_backward``: the C++
-kernels on the CPU (:mod:`._ext`), and :class:`TorchOps` in PyTorch ops for CUDA (and as a CPU
-fallback that tests exercise).
+Three implementations of the same two functions ``fused_forward`` / ``fused_backward``: the C++
+kernels on the CPU (:mod:`._ext`), :class:`.compiled.CompiledOps` (one GEMM and one compiled
+pointwise kernel per step; CUDA's default, backend="compiled" anywhere), and :class:`TorchOps` in
+plain PyTorch ops (a fallback that tests exercise).
 """
 
 from __future__ import annotations
@@ -122,8 +123,14 @@ class TorchOps:
 
 
 def kernels(device: torch.device):
-    """The C++ kernels for CPU tensors (None when they cannot be built), TorchOps elsewhere."""
-    return load_extension() if device.type == "cpu" else TorchOps
+    """The C++ kernels for CPU tensors (None when they cannot be built); elsewhere the compiled
+    recurrence of :mod:`.compiled` (GEMM + one fused pointwise kernel per step) where
+    torch.compile can build it, else TorchOps."""
+    if device.type == "cpu":
+        return load_extension()
+    from .compiled import gpu_ops
+
+    return gpu_ops(device, TorchOps)
 
 
 class FusedPLSTM(torch.autograd.Function):

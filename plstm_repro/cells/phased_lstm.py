@@ -239,14 +239,16 @@ class PhasedLSTM(_PhasedRNNBase):
     The leak alpha applies in ``train()`` and is 0 in ``eval()``.
 
     ``backend``: "reference" is the plain PyTorch loop over :func:`functional.plstm_step`;
-    "fused" the fused recurrence of :mod:`.fused` (C++ kernels on the CPU, PyTorch ops with a
-    hand-written backward on CUDA; no peepholes); "auto" (default) is "fused" where it is
+    "fused" the fused recurrence of :mod:`.fused` (C++ kernels on the CPU; on CUDA the
+    compiled recurrence of :mod:`.compiled`, one GEMM and one fused pointwise kernel per step;
+    no peepholes); "compiled" that compiled recurrence on any device (torch.compile; on the
+    CPU for tests, slower than the C++ kernels); "auto" (default) is "fused" where it is
     available and supported, else "reference". It can be changed after construction.
     """
 
     _gates = 4
     _n_state = 2
-    BACKENDS = ("auto", "reference", "fused")
+    BACKENDS = ("auto", "reference", "fused", "compiled")
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = True, r_on: float = 0.05, leak: float = 1e-3,
@@ -272,9 +274,9 @@ class PhasedLSTM(_PhasedRNNBase):
     def backend(self, value: str) -> None:
         if value not in self.BACKENDS:
             raise ValueError(f"backend: expected one of {self.BACKENDS}, got {value!r}")
-        if value == "fused" and self.peephole:
+        if value in ("fused", "compiled") and self.peephole:
             raise ValueError(
-                "backend: 'fused' does not support peepholes; use 'auto' or 'reference'")
+                f"backend: {value!r} does not support peepholes; use 'auto' or 'reference'")
         self._backend = value
 
     def fused_kernels(self, x: Tensor):
@@ -285,8 +287,12 @@ class PhasedLSTM(_PhasedRNNBase):
         if self._backend == "reference" or self.peephole:
             return None
         ok_dtype = x.dtype in (torch.float32, torch.float64)
+        if self._backend == "compiled" and ok_dtype:
+            from .compiled import CompiledOps  # torch.compile's build, on any device
+
+            return CompiledOps()
         ops = fused.kernels(x.device) if ok_dtype else None
-        if ops is None and self._backend == "fused":
+        if ops is None and self._backend in ("fused", "compiled"):
             why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
             raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
         return ops

@@ -1,0 +1,322 @@
+r"""The GPU recurrence: per step one GEMM and ONE fused pointwise function, forward and backward.
+
+Same algorithm and signatures as :class:`.fused.TorchOps` (Phased LSTM) and
+:class:`.bn_fused.TorchOps` (BN-LSTM), so :class:`.fused.FusedPLSTM` and
+:class:`.bn_fused.FusedBNLSTM` run it unchanged. The difference is the step: up front the input
+projection of all steps in one GEMM, then per step
+
+1. ``torch.addmm`` (the recurrent GEMM, bias = that step's input projection), and
+2. one pointwise function, compiled with ``torch.compile`` (inductor: Triton on CUDA, C++ on the
+   CPU), that does everything else of the step: the gates, the time gate (eq. 6, phase in
+   float64) and eq. 7-10, the mask of padded steps and the leak (Phased LSTM); the batch moments,
+   normalisations and gates (BN-LSTM).
+
+The backward is the hand-written BPTT of :mod:`.fused` / :mod:`.bn_fused` in the same two calls
+per step (the pointwise part, then ``addmm`` for the carry to h_{n-1}); the time-gate gradients
+(d tau, d shift, d r_on) accumulate per sample inside the pointwise function and are summed over
+the batch once at the end. The step functions are plain PyTorch: ``CompiledOps(compile=False)``
+runs the very same code eagerly (fast tests of every configuration), ``compile=True`` (the
+default) the inductor build of it. Per-step outputs are collected in lists and stacked once at
+the end (one copy per sequence, not one per step).
+
+The leak is passed as a float64 0-d tensor and masks always as bool tensors (all true when there
+is no padding), so train/eval and padded/full batches share one compiled graph per shape.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+# ---------------------------------------------------------------------------- Phased LSTM steps
+def _time_gate(t_n, m_n, tau, shift, r, leak, dtype):
+    """k [B, H] in ``dtype`` (0 at padded rows), and d k / d phi and d k / d r_on (float64)."""
+    d = t_n.unsqueeze(-1) - shift
+    phi = torch.remainder(d, tau) / tau
+    up = 2.0 * phi / r
+    rising, falling = phi < 0.5 * r, phi < r
+    keep = m_n.unsqueeze(-1)
+    k64 = torch.where(keep, torch.where(rising, up, torch.where(falling, 2.0 - up, leak * phi)),
+                      0.0)
+    slope = torch.where(rising, 2.0 / r, torch.where(falling, -2.0 / r, leak))
+    slope = torch.where(keep, slope, 0.0)
+    k = k64.to(dtype)
+    kk = k.to(torch.float64)  # as the C++ kernels: d k / d r from the k actually used
+    dkdr = torch.where(keep & rising, -kk, torch.where(keep & falling, 2.0 - kk, 0.0)) / r
+    return k, d, slope, dkdr
+
+
+def plstm_step_fwd(a, h, c, t_n, m_n, tau, shift, r, leak):
+    """One step after the GEMM: a [B, 4H] pre-activations (biases in), (h, c) [B, H] previous
+    state, t_n [B] float64, m_n [B] bool. Returns (h_n, c_n, acts [B, 4H] = i, f, g, o)."""
+    k, _, _, _ = _time_gate(t_n, m_n, tau, shift, r, leak, a.dtype)
+    ai, af, ag, ao = a.chunk(4, 1)
+    i, f, g, o = torch.sigmoid(ai), torch.sigmoid(af), torch.tanh(ag), torch.sigmoid(ao)
+    ct = f * c + i * g
+    h_new = torch.lerp(h, o * torch.tanh(ct), k)
+    c_new = torch.lerp(c, ct, k)
+    return h_new, c_new, torch.cat([i, f, g, o], 1)
+
+
+def plstm_step_bwd(dh, gout_n, dc, acts_n, hp, cp, t_n, m_n, tau, shift, r, leak,
+                   acc_tau, acc_shift, acc_r):
+    """One BPTT step before the carry GEMM. Returns (da [B, 4H], dh_keep, dc_{n-1}, and the
+    per-sample float64 sums of d phi (t - s), d phi, d k/d r); d h_{n-1} = dh_keep + da W_hh."""
+    k, d, slope, dkdr = _time_gate(t_n, m_n, tau, shift, r, leak, dh.dtype)
+    i, f, g, o = acts_n.chunk(4, 1)
+    ct = f * cp + i * g  # c~ and tanh c~, recomputed rather than saved
+    tc = torch.tanh(ct)
+    dhv = dh + gout_n
+    dht = k * dhv
+    dct = k * dc + dht * o * (1 - tc * tc)
+    dk = (dhv * (o * tc - hp) + dc * (ct - cp)).to(torch.float64)
+    da = torch.cat([dct * g * i * (1 - i), dct * cp * f * (1 - f), dct * i * (1 - g * g),
+                    dht * tc * o * (1 - o)], 1)
+    dphi = dk * slope
+    return (da, dhv * (1 - k), dc * (1 - k) + dct * f, acc_tau + dphi * d, acc_shift + dphi,
+            acc_r + dk * dkdr)
+
+
+# ------------------------------------------------------------------------------ BN-LSTM steps
+def _moments(v, w, den, eps):
+    """Batch mean, biased variance, 1/sqrt(var + eps) of v [B, D] over the rows w [B, 1]."""
+    mean = torch.where(w, v, 0.0).sum(0) / den
+    dv = torch.where(w, v - mean, 0.0)
+    var = (dv * dv).sum(0) / den
+    return mean, var, torch.rsqrt(var + eps)
+
+
+def bn_step_fwd(ah, xs_n, h, c, w, den, bias, gx, gh, gc, bc, mh_n, rh_n, mc_n, rc_n, eps_h,
+                eps_c, train: bool):
+    """One BN-LSTM step after the GEMM ah = h W_hh^T. ``w`` [B, 1] bool (valid rows), ``den``
+    [1] their count (>= 1). In train the moments of ah and c_n are computed here (mh_n.. unused),
+    in eval the running ones are given. Returns the new (h, c), the output row, what the
+    backward keeps (hh, acts, c^, tanh) and the moments (mh, vh, rh, mc, vc, rc)."""
+    if train:
+        mh_n, vh, rh_n = _moments(ah, w, den, eps_h)
+    else:
+        vh = mh_n
+    hh = (ah - mh_n) * rh_n
+    z = (xs_n * gx + bias) + hh * gh
+    zi, zf, zg, zo = z.chunk(4, 1)
+    i, f, g, o = torch.sigmoid(zi), torch.sigmoid(zf), torch.tanh(zg), torch.sigmoid(zo)
+    cn = f * c + i * g
+    if train:
+        mc_n, vc, rc_n = _moments(cn, w, den, eps_c)
+    else:
+        vc = mc_n
+    ch = (cn - mc_n) * rc_n
+    t = torch.tanh(ch * gc + bc)
+    hn = o * t
+    a = torch.cat([i, f, g, o], 1)
+    return (torch.where(w, hn, h), torch.where(w, cn, c), torch.where(w, hn, 0.0),
+            torch.where(w, hh, 0.0), torch.where(w, a, 0.0), torch.where(w, ch, 0.0),
+            torch.where(w, t, 0.0), mh_n, vh, rh_n, mc_n, vc, rc_n)
+
+
+def bn_step_bwd(dh, gout_n, dc, acts_n, th_n, ch_n, cp, xs_n, hs_n, rx_n, rh_n, rc_n, w, inv,
+                gx, gh, gc, acc_gc, acc_bc, acc_b, acc_gx, acc_gh, train: bool):
+    """One BN-LSTM BPTT step before the carry GEMM. Returns (d ax, d ah [B, 4H] (0 at padded
+    rows), dh_keep, dc_{n-1}, the float64 sums for gamma_c, beta_c, b, gamma_x, gamma_h);
+    d h_{n-1} = dh_keep + d ah W_hh (padded rows keep their dh: their d ah is 0)."""
+    i, f, g, o = acts_n.chunk(4, 1)
+    t, ch = th_n, ch_n
+    dhv = torch.where(w, dh + gout_n, 0.0)
+    dy = dhv * o * (1 - t * t)
+    dzo = dhv * t * o * (1 - o)
+    s1c, s2c = dy.sum(0), (dy * ch).sum(0)
+    dv = dy - s1c * inv - ch * (s2c * inv) if train else dy
+    dcn = dc + gc * rc_n * dv
+    dz = torch.cat([dcn * g * i * (1 - i), dcn * cp * f * (1 - f), dcn * i * (1 - g * g), dzo], 1)
+    dz = torch.where(w, dz, 0.0)
+    dcp = torch.where(w, dcn * f, dc)
+    s1, s2x, s2h = dz.sum(0), (dz * xs_n).sum(0), (dz * hs_n).sum(0)
+    ux = dz - s1 * inv - xs_n * (s2x * inv) if train else dz
+    uh = dz - s1 * inv - hs_n * (s2h * inv) if train else dz
+    dxn = torch.where(w, gx * rx_n * ux, 0.0)
+    dhn = torch.where(w, gh * rh_n * uh, 0.0)
+    f64 = torch.float64
+    return (dxn, dhn, torch.where(w, 0.0, dh), dcp, acc_gc + s2c.to(f64), acc_bc + s1c.to(f64),
+            acc_b + s1.to(f64), acc_gx + s2x.to(f64), acc_gh + s2h.to(f64))
+
+
+_STEPS = {"plstm_fwd": plstm_step_fwd, "plstm_bwd": plstm_step_bwd, "bn_fwd": bn_step_fwd,
+          "bn_bwd": bn_step_bwd}
+
+
+@functools.cache
+def _compiled(name: str):
+    """The inductor build of one step function (made on first use, cached per process;
+    torch.compile itself compiles lazily, once per shape and dtype)."""
+    return torch.compile(_STEPS[name], dynamic=False, fullgraph=True)
+
+
+class CompiledOps:
+    """The Phased LSTM and BN-LSTM recurrences as (GEMM + one compiled pointwise) per step, with
+    the signatures of :class:`.fused.TorchOps` and :class:`.bn_fused.TorchOps`.
+    ``compile=False`` runs the same step functions eagerly (tests)."""
+
+    def __init__(self, compile: bool = True):
+        self.compile = compile
+
+    def _step(self, name: str):
+        return _compiled(name) if self.compile else _STEPS[name]
+
+    def __repr__(self) -> str:
+        return f"CompiledOps(compile={self.compile})"
+
+    # ------------------------------------------------------------------------- Phased LSTM
+    def fused_forward(self, x, t, mask, w_ih, bias, w_hh, tau, shift, r, h0, c0, leak, save):
+        T, B, F = x.shape
+        H = w_hh.shape[1]
+        step = self._step("plstm_fwd")
+        m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
+        leak_t = torch.tensor(float(leak), dtype=torch.float64, device=x.device)
+        flat = x.reshape(T * B, F)  # the input projection of all steps in one GEMM
+        xw = (torch.addmm(bias, flat, w_ih.t()) if bias.numel() else flat @ w_ih.t())
+        xw = xw.view(T, B, 4 * H)
+        h, c, wt = h0, c0, w_hh.t()
+        hs, cs, acts = [], [], []
+        for n in range(T):
+            h, c, a = step(torch.addmm(xw[n], h, wt), h, c, t[n], m[n], tau, shift, r, leak_t)
+            hs.append(h)
+            if save:
+                cs.append(c)
+                acts.append(a)
+        out = torch.stack(hs)
+        if not save:
+            return [out, c.clone()]
+        # The backward recomputes k and its branch from t: in the slots of (k, branch code) it
+        # gets the mask and an empty placeholder (FusedPLSTM saves whatever comes here).
+        return [out, c.clone(), torch.stack(cs), torch.stack(acts), m,
+                torch.empty(0, dtype=torch.int8, device=x.device)]
+
+    def fused_backward(self, gout, ghn, gcn, out, call, acts, m, code, x, t, w_ih, w_hh, tau,
+                       shift, r, h0, c0, leak, need_r):
+        """As TorchOps.fused_backward, with ``m`` the mask [T, B] that fused_forward returned
+        in the slot of k (``code`` unused)."""
+        T, B, H = out.shape
+        F = x.shape[2]
+        step = self._step("plstm_bwd")
+        leak_t = torch.tensor(float(leak), dtype=torch.float64, device=x.device)
+        acc = [torch.zeros(B, H, dtype=torch.float64, device=x.device) for _ in range(3)]
+        dh, dc = ghn, gcn
+        das = [None] * T
+        for n in range(T - 1, -1, -1):
+            hp = out[n - 1] if n else h0
+            cp = call[n - 1] if n else c0
+            da, keep, dc, *acc = step(dh, gout[n], dc, acts[n], hp, cp, t[n], m[n], tau, shift,
+                                      r, leak_t, *acc)
+            dh = torch.addmm(keep, da, w_hh)
+            das[n] = da
+        da = torch.stack(das)
+        hprev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+        da2 = da.reshape(-1, 4 * H)
+        dw_hh = da2.t() @ hprev.reshape(-1, H)
+        dx = (da2 @ w_ih).view(T, B, F)
+        dw_ih = da2.t() @ x.reshape(-1, F)
+        db = da2.sum(0)
+        dtau = -acc[0].sum(0) / (tau * tau)
+        dshift = -acc[1].sum(0) / tau
+        dr = acc[2].sum(0) if need_r else torch.zeros_like(tau)
+        return [dx, dw_ih, db, dw_hh, dtau, dshift, dr, dh, dc]
+
+    # ----------------------------------------------------------------------------- BN-LSTM
+    def bn_forward(self, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, running, eps_x,
+                   eps_h, eps_c, train, save):
+        from .bn_fused import _masked_moments
+
+        T, B, F = x.shape
+        H = w_hh.shape[1]
+        G = 4 * H
+        step = self._step("bn_fwd")
+        m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
+        w = m.unsqueeze(-1)
+        counts = m.sum(1).to(x.dtype)
+        den = counts.clamp_min(1.0).unsqueeze(-1)  # [T, 1]
+        ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
+        empty = x.new_empty(0, G)
+        if train:  # the input side of every step at once
+            mx, vx, rx = _masked_moments(ax, w, den, eps_x)
+            mh_all = rh_all = mc_all = rc_all = x.new_zeros(T, 1)
+        else:
+            S = [running[i].shape[0] - 1 for i in (0, 2, 4)]
+            idx = torch.arange(T, device=x.device)
+            mx, rx = running[0][idx.clamp_max(S[0])], torch.rsqrt(
+                running[1][idx.clamp_max(S[0])] + eps_x)
+            vx = empty
+            ih, ic = idx.clamp_max(S[1]), idx.clamp_max(S[2])
+            mh_all, rh_all = running[2][ih], torch.rsqrt(running[3][ih] + eps_h)
+            mc_all, rc_all = running[4][ic], torch.rsqrt(running[5][ic] + eps_c)
+        xs = torch.where(w, (ax - mx.unsqueeze(1)) * rx.unsqueeze(1), 0.0)
+        h, c, wt = h0, c0, w_hh.t()
+        keep = {k: [] for k in ("out", "hh", "a", "ch", "t", "c", "mh", "vh", "rh", "mc", "vc",
+                                "rc")}
+        for n in range(T):
+            r = step(h @ wt, xs[n], h, c, w[n], den[n], bias, gx, gh, gc, bc, mh_all[n],
+                     rh_all[n], mc_all[n], rc_all[n], eps_h, eps_c, train)
+            h, c = r[0], r[1]
+            keep["out"].append(r[2])
+            keep["c"].append(c)
+            if save:
+                for k, v in zip(("hh", "a", "ch", "t"), r[3:7]):
+                    keep[k].append(v)
+            if train or save:
+                for k, v in zip(("mh", "vh", "rh", "mc", "vc", "rc"), r[7:]):
+                    keep[k].append(v)
+        st = {k: torch.stack(v) if v else None for k, v in keep.items()}
+        if train:
+            moments = [mx, vx, st["mh"], st["vh"], st["mc"], st["vc"]]
+        else:
+            moments = [empty, empty, empty, empty, empty[:, :H], empty[:, :H]]
+        res = [st["out"], h.clone(), c.clone(), *moments, counts]
+        if save:
+            res += [xs, st["hh"], st["a"], st["c"], st["ch"], st["t"], rx, st["rh"], st["rc"]]
+        return res
+
+    def bn_backward(self, gout, ghn, gcn, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out,
+                    saved, train):
+        xs, hs, acts, cs, chat, th, rx, rh, rc = saved
+        T, B, F = x.shape
+        H = w_hh.shape[1]
+        G = 4 * H
+        step = self._step("bn_bwd")
+        m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
+        w = m.unsqueeze(-1)
+        inv = (1.0 / m.sum(1).to(x.dtype).clamp_min(1.0)).unsqueeze(-1)  # [T, 1]
+        f64 = {"dtype": torch.float64, "device": x.device}
+        acc = [torch.zeros(H, **f64), torch.zeros(H, **f64), torch.zeros(G, **f64),
+               torch.zeros(G, **f64), torch.zeros(G, **f64)]
+        dh, dc = ghn, gcn
+        dax, dah = [None] * T, [None] * T
+        for n in range(T - 1, -1, -1):
+            cp = cs[n - 1] if n else c0
+            dxn, dhn, keep, dc, *acc = step(dh, gout[n], dc, acts[n], th[n], chat[n], cp, xs[n],
+                                            hs[n], rx[n], rh[n], rc[n], w[n], inv[n], gx, gh, gc,
+                                            *acc, train)
+            dh = torch.addmm(keep, dhn, w_hh)
+            dax[n], dah[n] = dxn, dhn
+        hprev = torch.cat([h0.unsqueeze(0), out[:-1]], 0).reshape(T * B, H)
+        dah2, dax2 = torch.stack(dah).reshape(T * B, G), torch.stack(dax).reshape(T * B, G)
+        dt = x.dtype
+        d_gc, d_bc, d_b, d_gx, d_gh = (a.to(dt) for a in acc)
+        return [(dax2 @ w_ih).view(T, B, F), dax2.t() @ x.reshape(T * B, F), dah2.t() @ hprev,
+                d_b, d_gx, d_gh, d_gc, d_bc, dh, dc]
+
+
+def can_compile(device: torch.device) -> bool:
+    """Whether torch.compile has a backend for ``device`` here (Triton for CUDA; the C++ one,
+    which needs only a compiler, for the CPU)."""
+    import importlib.util
+
+    if device.type == "cuda":
+        return importlib.util.find_spec("triton") is not None
+    return device.type == "cpu"
+
+
+def gpu_ops(device: torch.device, fallback):
+    """The recurrence for a non-CPU ``device``: CompiledOps where it can compile, else
+    ``fallback`` (the plain PyTorch-ops implementation)."""
+    return CompiledOps() if can_compile(device) else fallback
