@@ -142,6 +142,13 @@ def bn_step_bwd(dh, gout_n, dc, acts_n, th_n, ch_n, cp, xs_n, hs_n, rx_n, rh_n, 
             acc_b + s1.to(f64), acc_gx + s2x.to(f64), acc_gh + s2h.to(f64))
 
 
+def _plain(*tensors):
+    """The tensors detached: the step functions see the same requires_grad flags at every
+    step (the first step's h0 is a leaf that requires grad, later ones are not), else dynamo
+    compiles a second graph for the first step."""
+    return [v.detach() for v in tensors]
+
+
 _STEPS = {"plstm_fwd": plstm_step_fwd, "plstm_bwd": plstm_step_bwd, "bn_fwd": bn_step_fwd,
           "bn_bwd": bn_step_bwd}
 
@@ -169,6 +176,8 @@ class CompiledOps:
 
     # ------------------------------------------------------------------------- Phased LSTM
     def fused_forward(self, x, t, mask, w_ih, bias, w_hh, tau, shift, r, h0, c0, leak, save):
+        x, w_ih, bias, w_hh, tau, shift, r, h0, c0 = _plain(x, w_ih, bias, w_hh, tau, shift, r,
+                                                           h0, c0)
         T, B, F = x.shape
         H = w_hh.shape[1]
         step = self._step("plstm_fwd")
@@ -197,6 +206,8 @@ class CompiledOps:
                        shift, r, h0, c0, leak, need_r):
         """As TorchOps.fused_backward, with ``m`` the mask [T, B] that fused_forward returned
         in the slot of k (``code`` unused)."""
+        out, call, acts, x, w_ih, w_hh, tau, shift, r, h0, c0 = _plain(
+            out, call, acts, x, w_ih, w_hh, tau, shift, r, h0, c0)
         T, B, H = out.shape
         F = x.shape[2]
         step = self._step("plstm_bwd")
@@ -228,6 +239,8 @@ class CompiledOps:
                    eps_h, eps_c, train, save):
         from .bn_fused import _masked_moments
 
+        x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0 = _plain(x, w_ih, w_hh, bias, gx, gh, gc, bc,
+                                                             h0, c0)
         T, B, F = x.shape
         H = w_hh.shape[1]
         G = 4 * H
@@ -278,7 +291,9 @@ class CompiledOps:
 
     def bn_backward(self, gout, ghn, gcn, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out,
                     saved, train):
-        xs, hs, acts, cs, chat, th, rx, rh, rc = saved
+        xs, hs, acts, cs, chat, th, rx, rh, rc = _plain(*saved)
+        x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out = _plain(x, w_ih, w_hh, bias, gx, gh, gc,
+                                                                  bc, h0, c0, out)
         T, B, F = x.shape
         H = w_hh.shape[1]
         G = 4 * H
