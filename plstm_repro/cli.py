@@ -278,14 +278,18 @@ def ui(
 def bench(
     quick: bool = typer.Option(False, "--quick", help="Tiny shapes: a smoke test in seconds."),
     out_dir: Path = typer.Option(Path("runs/bench"), "--out", help="JSON and chart go here."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | cuda:N | auto (nn.LSTM is "
+                                                       "cuDNN's on CUDA)."),
+    compiled: bool = typer.Option(False, "--compiled", help="Also time the compiled (CUDA) "
+                                                            "recurrence on the CPU."),
 ):
-    """Time nn.LSTM against our Phased LSTM paths (medians, ratios in the same run).
+    """Time nn.LSTM against our Phased LSTM and BN-LSTM paths (medians, ratios in the same run).
 
-    Example: plstm bench --quick
+    Example: plstm bench --quick; plstm bench --device cuda
     """
     from .bench import run_bench
 
-    run_bench(out_dir=out_dir, quick=quick)
+    run_bench(out_dir=out_dir, quick=quick, device=device, compiled=compiled or None)
 
 
 def main():  # console entry point
