@@ -202,6 +202,16 @@ def _write_json(data, path: Path) -> None:
     os.replace(tmp, path)  # readers never see a half-written file
 
 
+def pick_shapes(names) -> list[dict]:
+    """The FULL_SHAPES named ``names`` (case-insensitive), in the order given."""
+    by_name = {s["name"].lower(): s for s in FULL_SHAPES}
+    unknown = [n for n in names if n.lower() not in by_name]
+    if unknown:
+        raise ValueError(f"--shape: unknown {unknown}; expected some of "
+                         f"{[s['name'] for s in FULL_SHAPES]}")
+    return [by_name[n.lower()] for n in names]
+
+
 def bench_methods(device: torch.device, compiled: bool | None = None) -> tuple[str, ...]:
     """The methods timed on ``device``: CUDA_METHODS on CUDA; on the CPU every method, the
     compiled one only when ``compiled`` is true (None: only on CUDA)."""

@@ -282,14 +282,18 @@ def bench(
                                                        "cuDNN's on CUDA)."),
     compiled: bool = typer.Option(False, "--compiled", help="Also time the compiled (CUDA) "
                                                             "recurrence on the CPU."),
+    shape: list[str] = typer.Option([], "--shape", help="Only these shapes (repeatable), e.g. "
+                                                        "N-MNIST, 'GRID merged'."),
+    repeats: int = typer.Option(5, "--repeats", help="Timed calls per method and shape."),
 ):
     """Time nn.LSTM against our Phased LSTM and BN-LSTM paths (medians, ratios in the same run).
 
     Example: plstm bench --quick; plstm bench --device cuda
     """
-    from .bench import run_bench
+    from .bench import pick_shapes, run_bench
 
-    run_bench(out_dir=out_dir, quick=quick, device=device, compiled=compiled or None)
+    run_bench(shapes=pick_shapes(shape) if shape else None, repeats=repeats, out_dir=out_dir,
+              quick=quick, device=device, compiled=compiled or None)
 
 
 def main():  # console entry point

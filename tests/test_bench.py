@@ -71,3 +71,12 @@ def test_cli_bench_device_cuda_without_a_gpu_is_one_line(tmp_path, monkeypatch):
     assert res.exit_code == 1
     lines = [x for x in res.output.splitlines() if x.strip()]
     assert lines == ["error: --device cuda: no CUDA device is visible"]
+
+
+def test_pick_shapes():
+    from plstm_repro.bench import pick_shapes
+
+    assert [s["name"] for s in pick_shapes(["n-mnist", "GRID merged"])] == ["N-MNIST",
+                                                                          "GRID merged"]
+    with pytest.raises(ValueError, match="--shape: unknown"):
+        pick_shapes(["imagenet"])

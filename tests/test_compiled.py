@@ -128,3 +128,45 @@ def test_compiled_bnlstm_equals_reference():
     without recompiles."""
     with torch._dynamo.config.patch(error_on_recompile=True):
         bn_assert_same(bn_make_case(torch.float32, True), backend="compiled")
+
+
+# ---- on a lent GPU (skipped without CUDA): the Triton build of the same step functions ------
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def _grads(model, x, t, lengths):
+    x = x.clone().requires_grad_()
+    out, (h, c) = model(x, t, lengths=lengths)
+    w = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).view(out.shape)
+    ((out * w).sum() + (h ** 2).sum() + 0.5 * c.sum()).backward()
+    g = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
+    g["x"] = x.grad.double().cpu()
+    return out.detach().double().cpu(), g
+
+
+@needs_cuda
+@pytest.mark.parametrize("cell", ["phased", "bn"])
+@pytest.mark.parametrize("train", [True, False])
+def test_cuda_default_backend_is_compiled_and_equals_cpu_reference(cell, train):
+    """auto on CUDA -> the compiled recurrence (Triton); equal to the CPU reference loop in
+    float64 (values and gradients, lengths, leak on in train and off in eval)."""
+    torch.manual_seed(0)
+    dt = torch.float64
+    make = (lambda: PhasedLSTM(3, 13, num_layers=2, r_on=0.3, tau_init=(0.5, 3.0), dtype=dt)) \
+        if cell == "phased" else (lambda: BNLSTM(3, 13, num_layers=2, max_stat_steps=6, dtype=dt))
+    ref = make().train(train)
+    ref.backend = "reference"
+    gpu = make().train(train)
+    gpu.load_state_dict(ref.state_dict())
+    gpu = gpu.cuda()
+    x, t = torch.randn(4, 40, 3, dtype=dt), irregular_times(4, 40)
+    lengths = torch.tensor([40, 13, 1, 29])
+    assert isinstance(gpu.fused_kernels(x.cuda()), CompiledOps)
+    o_ref, g_ref = _grads(ref, x, t, lengths)
+    o_gpu, g_gpu = _grads(gpu, x.cuda(), t.cuda(), lengths.cuda())
+    torch.testing.assert_close(o_gpu, o_ref, rtol=1e-9, atol=1e-9)
+    for name in g_ref:
+        scale = g_ref[name].abs().max().clamp_min(1e-12)
+        assert ((g_gpu[name] - g_ref[name]).abs().max() / scale) < 1e-8, name
+    for k, v in ref.state_dict().items():  # running statistics of the BN-LSTM
+        torch.testing.assert_close(gpu.state_dict()[k].cpu(), v, rtol=1e-9, atol=1e-9)
