@@ -188,8 +188,9 @@ class CompiledOps:
         xw = xw.view(T, B, 4 * H)
         h, c, wt = h0, c0, w_hh.t()
         hs, cs, acts = [], [], []
-        for n in range(T):
-            h, c, a = step(torch.addmm(xw[n], h, wt), h, c, t[n], m[n], tau, shift, r, leak_t)
+        # unbind once: indexing inside the loop costs a view (~2 us of Python) per tensor per step
+        for xw_n, t_n, m_n in zip(xw.unbind(0), t.unbind(0), m.unbind(0)):
+            h, c, a = step(torch.addmm(xw_n, h, wt), h, c, t_n, m_n, tau, shift, r, leak_t)
             hs.append(h)
             if save:
                 cs.append(c)
@@ -215,11 +216,11 @@ class CompiledOps:
         acc = [torch.zeros(B, H, dtype=torch.float64, device=x.device) for _ in range(3)]
         dh, dc = ghn, gcn
         das = [None] * T
+        hps, cps = [h0, *out.unbind(0)[:-1]], [c0, *call.unbind(0)[:-1]]
+        gouts, actss, ts, ms = gout.unbind(0), acts.unbind(0), t.unbind(0), m.unbind(0)
         for n in range(T - 1, -1, -1):
-            hp = out[n - 1] if n else h0
-            cp = call[n - 1] if n else c0
-            da, keep, dc, *acc = step(dh, gout[n], dc, acts[n], hp, cp, t[n], m[n], tau, shift,
-                                      r, leak_t, *acc)
+            da, keep, dc, *acc = step(dh, gouts[n], dc, actss[n], hps[n], cps[n], ts[n], ms[n],
+                                      tau, shift, r, leak_t, *acc)
             dh = torch.addmm(keep, da, w_hh)
             das[n] = da
         da = torch.stack(das)
