@@ -6,10 +6,16 @@ Same algorithm and signatures as :class:`.fused.TorchOps` (Phased LSTM) and
 projection of all steps in one GEMM, then per step
 
 1. ``torch.addmm`` (the recurrent GEMM, bias = that step's input projection), and
-2. one pointwise function, compiled with ``torch.compile`` (inductor: Triton on CUDA, C++ on the
-   CPU), that does everything else of the step: the gates, the time gate (eq. 6, phase in
+2. one pointwise function, compiled by inductor, torch.compile's compiler (Triton on CUDA, C++ on
+   the CPU), that does everything else of the step: the gates, the time gate (eq. 6, phase in
    float64) and eq. 7-10, the mask of padded steps and the leak (Phased LSTM); the batch moments,
-   normalisations and gates (BN-LSTM).
+   normalisations and gates (BN-LSTM). On the CPU each step function is one generated kernel;
+   on CUDA the BN-LSTM's batch moments may take inductor more than one.
+
+The step functions are traced and handed to inductor directly (:func:`_build`), once per shape:
+called through ``torch.compile``'s frame each call costs ~100 us of Python here (guards,
+wrappers), which over ~3,000 steps would pace the GPU; direct, ~25 us. ``torch.compile`` is the
+fallback where that route fails. Not done: CUDA-graph capture of the step loop.
 
 The backward is the hand-written BPTT of :mod:`.fused` / :mod:`.bn_fused` in the same two calls
 per step (the pointwise part, then ``addmm`` for the carry to h_{n-1}); the time-gate gradients
