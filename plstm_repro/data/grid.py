@@ -101,7 +101,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .archives import ArchiveError, extract_archive, is_archive
+from .archives import MB, ArchiveError, Limits, extract_archive, is_archive
 from .download import DownloadError, download_file
 
 # --- the corpus ---------------------------------------------------------------------------
@@ -116,6 +116,10 @@ ARCHIVES = {  # kind -> (folder on the site, archive name)
 }
 KINDS = {".mpg": "video", ".wav": "audio", ".align": "align"}
 EXT = {v: k for k, v in KINDS.items()}
+# Member ceilings (archive bombs): a 3 s VCD video is ~0.5 MB, a 3 s 50 kHz wav ~0.3 MB, an
+# alignment ~0.3 KB; 4-8x those is corrupt or hostile.
+EXTRACT_LIMITS = Limits(member=((".mpg", 4 * MB), (".wav", 4 * MB), (".align", MB // 16)),
+                        other=4 * MB)
 
 VERBS = ("bin", "lay", "place", "set")
 COLOURS = ("blue", "green", "red", "white")
@@ -686,7 +690,7 @@ def _ingest(src: Path, dest: Path, want: list[int] | None, echo, progress: bool 
                     return True
                 return _speaker_of(Path(name.replace("\\", "/")).parts, hint) in want
 
-            _, refused = extract_archive(a, out, keep)
+            _, refused = extract_archive(a, out, keep, limits=EXTRACT_LIMITS)
             for r in refused:
                 echo(f"GRID: {a}: {r}")
             _scan(out, hint, found, set())
