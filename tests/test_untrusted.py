@@ -12,6 +12,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from plstm_repro.data import archives
@@ -195,3 +196,154 @@ def test_partial_files_of_a_dead_process_are_removed_a_live_ones_kept(tmp_path):
     _zeros_zip(tmp_path / "s3.zip", {"s3/c.mpg": 10})
     extract_archive(tmp_path / "s3.zip", tmp_path / "out")
     assert not dead.exists() and live.exists()
+
+
+# --- N-MNIST: decoding, caches, unfinished trees -------------------------------------------
+
+def _nmnist():
+    from plstm_repro.data import nmnist
+
+    return nmnist
+
+
+def _records(rng, n: int, markers: int = 0):
+    """n valid events with ``markers`` overflow markers spread among them, as raw bytes."""
+    rec = np.zeros((n, 5), dtype=np.uint8)
+    rec[:, 0], rec[:, 1] = rng.integers(0, 34, n), rng.integers(0, 34, n)
+    rec[:, 2:] = rng.integers(0, 256, (n, 3))
+    at = np.sort(rng.integers(0, n + 1, markers))
+    marker = np.array([0, 240, 0, 0, 0], dtype=np.uint8)
+    return np.insert(rec, at, marker, axis=0).tobytes()
+
+
+def test_our_decoder_equals_tonics_reader_on_valid_files():
+    from tonic.datasets import NMNIST as TonicNMNIST
+    from tonic.io import read_mnist_file
+
+    nm = _nmnist()
+    rng = np.random.default_rng(0)
+    for n, markers in ((1, 0), (50, 3), (400, 40), (1000, 0), (7, 12)):
+        raw = _records(rng, n, markers)
+        ours = nm.read_events(raw)
+        ref = read_mnist_file(io.BytesIO(raw), dtype=TonicNMNIST.dtype, is_stream=True)
+        for f in ("x", "y", "p", "t"):
+            assert np.array_equal(ours[f], ref[f].astype(np.int64)), (n, markers, f)
+
+
+def test_overflow_markers_decode_in_linear_time():
+    import time
+
+    raw = _records(np.random.default_rng(1), 2000, 200_000)  # 1 MB, 200,000 markers
+    t0 = time.perf_counter()
+    ev = _nmnist().decode_recording(raw)
+    assert time.perf_counter() - t0 < 0.5  # tonic's per-marker loop: ~2 s, ours ~20 ms
+    assert len(ev["t"]) == 2000
+
+
+def test_timestamps_past_2_pow_32_us_are_corrupt(monkeypatch):
+    nm = _nmnist()
+    monkeypatch.setattr(nm, "RECORDING_MAX_BYTES", 4 << 20)
+    raw = bytes([0, 240, 0, 0, 0]) * (2 ** 19)
+    raw += bytes([1, 1, 0, 0, 5])  # one event after 2^19 markers: 2^32 + 5 us
+    with pytest.raises(nm.CorruptRecording, match=r"beyond 2\^32 us"):
+        nm.decode_recording(raw)
+
+
+def _tree(root: Path, per_digit: int = 2) -> None:
+    nm = _nmnist()
+    rng = np.random.default_rng(3)
+    for split in ("Train", "Test"):
+        for d in range(10):
+            for i in range(per_digit):
+                p = root / split / str(d) / f"{d}{i:04d}.bin"
+                p.parent.mkdir(parents=True, exist_ok=True)
+                n = int(rng.integers(5, 20))
+                p.write_bytes(nm.encode_events(rng.integers(0, 34, n), rng.integers(0, 34, n),
+                                               rng.integers(0, 2, n),
+                                               np.sort(rng.integers(0, 100_000, n))))
+
+
+def _placed(tmp_path: Path) -> Path:
+    nm = _nmnist()
+    _tree(tmp_path / "src")
+    root = tmp_path / "data"
+    nm.download_nmnist(root, from_dir=tmp_path / "src", progress=False, echo=lambda s: None)
+    return root
+
+
+def test_a_bad_name_or_an_oversized_recording_is_skipped_and_named_the_rest_cached(
+        tmp_path, monkeypatch):
+    nm = _nmnist()
+    root = _placed(tmp_path)
+    train = root / "NMNIST" / "Train"
+    (train / "5" / "bad\nname.bin").write_bytes((train / "5" / "50000.bin").read_bytes())
+    (train / "6" / "huge.bin").write_bytes(bytes([1, 1, 0, 0, 1]) * 400)
+    monkeypatch.setattr(nm, "RECORDING_MAX_BYTES", 1000)
+    said = []
+    out = nm.preprocess_nmnist(root, progress=False, echo=said.append)
+    assert out["train"]["recordings"] == 20 and out["train"]["corrupt"] == 2
+    text = "\n".join(said)
+    assert "skipped Train/5/bad\\nname.bin: a control character" in text
+    assert "skipped Train/6/huge.bin: 2000 bytes, over the 1000 bytes" in text
+
+
+def test_the_cache_sees_its_inputs_change(tmp_path):
+    nm = _nmnist()
+    root = _placed(tmp_path)
+    said = []
+    assert nm.preprocess_nmnist(root, progress=False, echo=said.append)["train"]["recordings"] == 20
+    assert nm.preprocess_nmnist(root, progress=False, echo=said.append)["train"]["cached"]
+    extra = root / "NMNIST" / "Train" / "1" / "19999.bin"
+    extra.write_bytes((root / "NMNIST" / "Train" / "1" / "10000.bin").read_bytes())
+    again = nm.preprocess_nmnist(root, progress=False, echo=said.append)
+    assert not again["train"].get("cached") and again["train"]["recordings"] == 21
+    assert again["test"]["cached"]  # unchanged inputs: still its cache
+    assert any("changed since the cache was made" in s for s in said)
+
+
+def test_a_tree_whose_extraction_did_not_finish_is_refused(tmp_path):
+    from plstm_repro.data.download import DownloadError
+
+    nm = _nmnist()
+    root = _placed(tmp_path)
+    (root / "NMNIST" / "Train" / ".extracting").write_text(f"{dead_pid()}\n")
+    (root / "NMNIST" / "Train" / ".extracted").unlink()
+    with pytest.raises(DownloadError, match="did not finish"):
+        nm.preprocess_nmnist(root, progress=False, echo=lambda s: None)
+    assert not (root / "NMNIST" / "cache" / "train").exists()
+
+
+def test_stale_store_folders_of_dead_processes_are_removed(tmp_path):
+    nm = _nmnist()
+    root = _placed(tmp_path)
+    cache = root / "NMNIST" / "cache"
+    dead, live = cache / f".train.tmp-{dead_pid()}", cache / f".test.tmp-{os.getppid()}"
+    dead.mkdir(parents=True), live.mkdir()
+    nm.preprocess_nmnist(root, progress=False, echo=lambda s: None)
+    assert not dead.exists() and live.exists()
+
+
+def test_a_symlinked_split_folder_is_an_error_not_an_empty_extraction(tmp_path, monkeypatch):
+    nm = _nmnist()
+    from plstm_repro.data.download import DownloadError
+
+    _tree(tmp_path / "src")
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    md5 = {}
+    for split, folder in (("train", "Train"), ("test", "Test")):
+        with zipfile.ZipFile(zips / f"{split}.zip", "w") as zf:
+            for f in sorted((tmp_path / "src" / folder).rglob("*.bin")):
+                zf.write(f, str(f.relative_to(tmp_path / "src")))
+        md5[split] = nm.md5sum(zips / f"{split}.zip")
+    monkeypatch.setattr(nm, "tonic_resources", lambda: {
+        s: {"url": f"http://127.0.0.1:9/{s}.zip", "filename": f"{s}.zip", "md5": m,
+            "folder": {"train": "Train", "test": "Test"}[s]} for s, m in md5.items()})
+    root = tmp_path / "data"
+    (root / "NMNIST").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (root / "NMNIST" / "Train").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(DownloadError, match="symbolic link"):
+        nm.download_nmnist(root, from_dir=zips, progress=False, echo=lambda s: None)
+    assert not (tmp_path / "elsewhere" / ".extracted").exists()
+    assert not list((tmp_path / "elsewhere").rglob("*.bin"))
