@@ -347,3 +347,70 @@ def test_a_symlinked_split_folder_is_an_error_not_an_empty_extraction(tmp_path, 
         nm.download_nmnist(root, from_dir=zips, progress=False, echo=lambda s: None)
     assert not (tmp_path / "elsewhere" / ".extracted").exists()
     assert not list((tmp_path / "elsewhere").rglob("*.bin"))
+
+
+# --- GRID: bounded video decoding, bad names in a --from folder, speakers ------------------
+
+def test_a_video_past_the_frames_grid_needs_is_named_and_not_decoded_further(tmp_path,
+                                                                             monkeypatch):
+    pytest.importorskip("cv2")
+    from grid_fixtures import frames, write_mpg
+
+    from plstm_repro.data import grid
+
+    video = write_mpg(tmp_path / "s1" / "long.mpg", frames(12) + frames(12, seed=1))
+    monkeypatch.setattr(grid, "MAX_FRAMES", 10)
+    with pytest.raises(grid._Broken, match=r"long\.mpg: 24 frames declared, over 10") as e:
+        grid.read_face_crops(video)
+    assert e.value.kind == "video_too_long"
+    # a container that does not declare its length: decoding stops after 10 frames
+    monkeypatch.setattr(grid, "_check_video_size", lambda cap, path, cv2: None)
+    seen = []
+    real = grid.detect_face
+    monkeypatch.setattr(grid, "detect_face", lambda g, near=None: seen.append(1) or real(g, near))
+    with pytest.raises(grid._Broken, match="more than 10 frames"):
+        grid.read_face_crops(video)
+    assert len(seen) == 10
+
+
+def test_a_bad_file_name_in_a_from_folder_is_skipped_and_named(tmp_path):
+    from plstm_repro.data import grid
+
+    src = tmp_path / "site"
+    for sid in ("bbaf2n", "bbaf3s"):
+        for p, text in ((src / f"video/s1/{sid}.mpg", "v"), (src / f"audio/s1/{sid}.wav", "a"),
+                        (src / f"align/s1/align/{sid}.align", "0 1 sil\n")):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+    (src / "video/s1/evil\nid.mpg").write_text("v")
+    (src / "video/s1/\x1b[2Jx.mpg").write_text("v")
+    said = []
+    dest = grid.download_grid(tmp_path / "data", from_dir=src, echo=said.append)
+    assert sorted(p.name for p in (dest / "s1" / "video").iterdir()) == ["bbaf2n.mpg",
+                                                                         "bbaf3s.mpg"]
+    text = "\n".join(said)
+    assert "evil\\nid.mpg: a control character" in text and "\x1b" not in text
+
+
+def test_a_huge_speaker_range_is_one_short_line():
+    from plstm_repro.data import parse_speakers
+
+    with pytest.raises(ValueError) as e:
+        parse_speakers("1-1000000")
+    assert len(str(e.value)) < 100 and "1-34" in str(e.value)
+    assert parse_speakers("1-4,7") == [1, 2, 3, 4, 7]
+
+
+def test_stale_staging_folders_of_dead_processes_are_removed(tmp_path):
+    from plstm_repro.data import grid
+
+    dest = tmp_path / "data" / "GRID"
+    dead = dest / f".staging-{dead_pid()}"
+    (dead / "000").mkdir(parents=True)
+    src = tmp_path / "site"
+    for p in (src / "video/s1/bbaf2n.mpg", src / "audio/s1/bbaf2n.wav",
+              src / "align/s1/align/bbaf2n.align"):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    grid.download_grid(tmp_path / "data", from_dir=src, echo=lambda s: None)
+    assert not dead.exists()
