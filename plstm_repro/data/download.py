@@ -114,8 +114,14 @@ def _manual_hint(dest: Path, md5: str | None, dataset: str | None) -> str:
     return "\n".join(lines)
 
 
+def _warn(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
+
+
 def download_file(urls: list[str], dest: Path, md5: str | None = None, progress: bool = True,
-                  *, timeout: float = 30.0, dataset: str | None = None) -> Path:
+                  *, timeout: float = 30.0, dataset: str | None = None, echo=_warn) -> Path:
     """Download one file from the first mirror that works, resumably, and verify its md5.
 
     Args:
@@ -125,6 +131,8 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
         progress: show a tqdm bar (bytes, rate, ETA).
         timeout: socket timeout in seconds per request.
         dataset: dataset name for the hint in the error message (``plstm download <dataset>``).
+        echo: where the notice goes when the file came over plain http (list https mirrors
+            first: this says when none of them worked).
 
     Returns:
         ``dest``.
@@ -153,6 +161,8 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
                 break
             if check_md5(part, md5):
                 os.replace(part, dest)
+                if url.lower().startswith("http://"):
+                    echo(_plain_http(dest, url, md5, failures))
                 return dest
             got = md5sum(part)
             part.unlink()
@@ -163,6 +173,14 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
     tried = "\n".join(f"  {f}" for f in failures)
     raise DownloadError(f"Could not download {dest.name}. Tried:\n{tried}\n"
                         f"{_manual_hint(dest, md5, dataset)}")
+
+
+def _plain_http(dest: Path, url: str, md5: str | None, failures: list[str]) -> str:
+    https = [f for f in failures if f.lower().startswith("https://")]
+    return (f"note: {dest.name} came over plain http ({url})"
+            + (f" after https failed ({https[0]})" if https else "")
+            + ("; its md5 matched" if md5 else "; it has no published checksum, so only the "
+               "archive checks (members, sizes) stand between it and your disk"))
 
 
 def _describe(e: BaseException) -> str:

@@ -677,7 +677,7 @@ def download_grid(root: Path, speakers: list[int] | None = None, from_dir: Path 
             d, name = ARCHIVES[kind]
             path = dest / "archives" / _spk(s) / d / name.format(n=s)
             try:
-                got.append(download_file(urls, path, None, progress, dataset="grid"))
+                got.append(download_file(urls, path, None, progress, dataset="grid", echo=echo))
             except DownloadError as e:
                 tried = [ln.strip() for ln in str(e).splitlines() if ln.startswith("  http")]
                 missing = [u[0] for t in todo[i:] for u in speaker_urls(t).values()]

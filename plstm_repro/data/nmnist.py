@@ -236,7 +236,7 @@ def download_nmnist(root: Path | str = "data", from_dir: Path | None = None,
         if _tree_complete(root / r["folder"]) and dest.is_file():
             continue
         try:
-            download_file([r["url"]], dest, r["md5"], progress, dataset=source.name)
+            download_file([r["url"]], dest, r["md5"], progress, dataset=source.name, echo=echo)
         except DownloadError as e:
             failures.append((r, str(e).splitlines()[1:3]))
     if failures:
