@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from plstm_repro.data import archives
 from plstm_repro.data.archives import ArchiveError, extract_archive
@@ -414,3 +416,86 @@ def test_stale_staging_folders_of_dead_processes_are_removed(tmp_path):
         p.write_text("x")
     grid.download_grid(tmp_path / "data", from_dir=src, echo=lambda s: None)
     assert not dead.exists()
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+def test_a_full_disk_under_the_checkpoints_is_one_line_and_leaves_no_temp_file(tmp_path):
+    from plstm_repro.errors import UserError
+    from plstm_repro.train import save_checkpoint
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full (writes to it fail with ENOSPC)")
+    path = tmp_path / "checkpoints" / "r1" / "last.pt"
+    path.parent.mkdir(parents=True)
+    tmp = path.with_name(f"last.pt.tmp{os.getpid()}")
+    tmp.symlink_to("/dev/full")  # what this process writes next lands on a full device
+    with pytest.raises(UserError) as e:
+        save_checkpoint(path, config={}, model={"w": torch.zeros(1000)})
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg and "No space left on device" in msg
+    assert not tmp.exists() and not tmp.is_symlink() and not path.exists()
+
+
+def test_checkpoint_temp_files_of_dead_processes_are_removed(tmp_path):
+    from plstm_repro.train import save_checkpoint
+
+    path = tmp_path / "last.pt"
+    dead, live = tmp_path / f"last.pt.tmp{dead_pid()}", tmp_path / f"last.pt.tmp{os.getppid()}"
+    dead.write_bytes(b"half"), live.write_bytes(b"half")
+    save_checkpoint(path, config={}, model={})
+    assert path.is_file() and not dead.exists() and live.exists()
+
+
+def test_a_checkpoint_holding_code_gets_no_advice_to_load_it_unsafely(tmp_path):
+    from plstm_repro.errors import CheckpointError
+    from plstm_repro.train import load_checkpoint
+
+    class Payload:
+        def __reduce__(self):
+            return (os.getcwd, ())
+
+    evil = tmp_path / "x.pt"
+    torch.save({"config": {}, "model": Payload()}, evil)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(evil)
+    msg = str(e.value)
+    assert "weights_only" not in msg and "\n" not in msg
+    assert f"{evil} was refused: it needs posix.getcwd" in msg and "never loaded" in msg
+
+
+def test_another_models_state_is_one_line_naming_the_file(tmp_path):
+    from plstm_repro.errors import CheckpointError
+    from plstm_repro.train import restore_state
+
+    state = torch.nn.Linear(3, 4).state_dict()
+    with pytest.raises(CheckpointError) as e:
+        restore_state(torch.nn.Linear(3, 5), state, tmp_path / "last.pt")
+    msg = str(e.value)
+    assert "\n" not in msg and "last.pt does not fit this model" in msg and "size mismatch" in msg
+    with pytest.raises(CheckpointError, match="does not fit"):
+        restore_state(torch.nn.GRU(3, 4), state, tmp_path / "last.pt")
+
+
+def test_resume_of_a_run_another_process_holds_fails_and_says_when_it_can_be_taken(tmp_path):
+    import time
+
+    from plstm_repro import grid
+    from plstm_repro.config import config_hash
+    from plstm_repro.errors import UserError
+    from plstm_repro.runner import resolve_train_config
+    from plstm_repro.runner import train as run_train
+    from plstm_repro.tracking import HEARTBEAT_TAG, MlflowTracker
+
+    cfg, _ = resolve_train_config("sines", "phased", "smoke", 0, [])
+    tr = MlflowTracker(root=tmp_path)
+    tr.start("train-sines", "held", {}, {"config_hash": config_hash(cfg),
+                                          grid.CLAIM_TAG: "otherhost:123:x",
+                                          HEARTBEAT_TAG: str(int(time.time()) - 30)})
+    with pytest.raises(UserError) as e:
+        run_train("sines", "phased", "smoke", 0, [], resume=True, root=tmp_path,
+                  progress=False, echo=lambda s: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "otherhost" in msg and "nothing trained" in msg
+    assert re.search(r"resumable, once it is 120 s old: in about (\d+) s", msg)
+    assert 60 <= int(re.search(r"in about (\d+) s", msg).group(1)) <= 90
