@@ -499,3 +499,21 @@ def test_resume_of_a_run_another_process_holds_fails_and_says_when_it_can_be_tak
     assert "\n" not in msg and "otherhost" in msg and "nothing trained" in msg
     assert re.search(r"resumable, once it is 120 s old: in about (\d+) s", msg)
     assert 60 <= int(re.search(r"in about (\d+) s", msg).group(1)) <= 90
+
+
+def test_sigterm_during_download_does_not_speak_of_runs(tmp_path, monkeypatch):
+    import signal
+
+    from typer.testing import CliRunner
+
+    from plstm_repro import data
+    from plstm_repro.cli import app
+
+    def killed(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(data, "download_dataset", killed)
+    res = CliRunner().invoke(app, ["download", "nmnist", "--root", str(tmp_path)])
+    assert res.exit_code == 128 + signal.SIGTERM
+    assert "interrupted (SIGTERM)" in res.output and "KILLED" not in res.output
+    assert "--resume" not in res.output
