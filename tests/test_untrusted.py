@@ -517,3 +517,20 @@ def test_sigterm_during_download_does_not_speak_of_runs(tmp_path, monkeypatch):
     assert res.exit_code == 128 + signal.SIGTERM
     assert "interrupted (SIGTERM)" in res.output and "KILLED" not in res.output
     assert "--resume" not in res.output
+
+
+def test_a_full_disk_under_a_store_names_it_and_leaves_nothing(tmp_path):
+    from plstm_repro.data.store import Store, StoreWriter
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    dead = tmp_path / f".old.tmp-{dead_pid()}"
+    dead.mkdir()
+    path = tmp_path / "train"
+    with pytest.raises(OSError) as e, StoreWriter(path, {"events": {"x": "u1"}}) as w:
+        w._files[("events", "x")].close()
+        w._files[("events", "x")] = open("/dev/full", "wb", buffering=0)  # noqa: SIM115
+        w.add("a", events={"x": np.zeros(10)})
+    msg = str(e.value)
+    assert str(path) in msg and "No space left on device" in msg and "\n" not in msg
+    assert not Store.exists(path) and list(tmp_path.iterdir()) == []  # the dead one too
