@@ -534,3 +534,20 @@ def test_a_full_disk_under_a_store_names_it_and_leaves_nothing(tmp_path):
     msg = str(e.value)
     assert str(path) in msg and "No space left on device" in msg and "\n" not in msg
     assert not Store.exists(path) and list(tmp_path.iterdir()) == []  # the dead one too
+
+
+def test_a_wav_or_video_over_what_grid_holds_is_skipped_before_decoding(tmp_path, monkeypatch):
+    from plstm_repro.data import grid
+
+    monkeypatch.setattr(grid, "EXTRACT_LIMITS", grid.Limits(member=((".wav", 100),), other=100))
+    sid = "bbaf2n"
+    align = tmp_path / f"{sid}.align"
+    align.write_text("0 23000 sil\n23000 29500 bin\n29500 34000 blue\n34000 35500 at\n"
+                     "35500 41000 f\n41000 47250 two\n47250 53000 now\n53000 74500 sil\n")
+    wav, video = tmp_path / f"{sid}.wav", tmp_path / f"{sid}.mpg"
+    wav.write_bytes(b"RIFF" + bytes(200))
+    video.write_bytes(bytes(10))
+    monkeypatch.setattr(grid, "read_wav", lambda p: pytest.fail("decoded"))
+    r = grid.process_utterance(video, wav, align, sid)
+    assert not r["ok"] and r["kind"] == "wav_too_large", r
+    assert "204 bytes, over the 100" in r["why"]

@@ -469,6 +469,10 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
         t0 = time.process_time()
         if audio.stat().st_size == 0:
             raise _Broken("wav_empty", f"{audio}: empty file")
+        for kind, p in (("wav", audio), ("video", video)):  # sizes before decoding
+            if (size := p.stat().st_size) > (cap := EXTRACT_LIMITS.ceiling(p.name)):
+                raise _Broken(f"{kind}_too_large", f"{p}: {size} bytes, over the {cap} a GRID "
+                                                   f"{kind} can hold")
         try:
             rate, sig = read_wav(audio)
         except ValueError as e:
@@ -609,7 +613,7 @@ def _place(src: Path, dest: Path, move: bool) -> None:
     if dest.exists() and dest.stat().st_size == src.stat().st_size:
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
+    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     if move:
         os.replace(src, dest)
@@ -697,7 +701,7 @@ def _ingest(src: Path, dest: Path, want: list[int] | None, echo, progress: bool 
     """Scan ``src`` (files and archives), match alignments to videos, place ``want`` speakers."""
     found = {k: {} for k in KINDS.values()}
     staging = dest / f".staging-{os.getpid()}"
-    remove_stale(dest)  # the staging folders of killed runs
+    remove_stale(dest, recursive=True)  # staging folders, partial copies of killed runs
     bad: list[str] = []
     s_res, d_res = src.resolve(), dest.resolve()
     # --from a folder that holds our own output (e.g. --from data): do not read that back
