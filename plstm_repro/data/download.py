@@ -60,8 +60,9 @@ class _Incomplete(Exception):
     """The connection ended before the announced length: keep the .part to resume."""
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> None:
-    """Download ``url`` into ``part``, continuing from its current size when possible."""
+def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> str:
+    """Download ``url`` into ``part``, continuing from its current size when possible; returns
+    the URL the bytes came from (after redirects: an https URL may redirect to http)."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
     if offset:
@@ -72,9 +73,10 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> N
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:
             # Range past the end: the .part is probably complete; let the checksum decide.
-            return
+            return url
         raise
     with resp:
+        final = resp.geturl() or url
         status = getattr(resp, "status", 200)
         content_range = resp.headers.get("Content-Range", "")
         if offset and status == 206 and content_range.startswith(f"bytes {offset}-"):
@@ -99,6 +101,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> N
         if remaining is not None and got < remaining:
             raise _Incomplete(f"connection closed after {offset + got} of {total} bytes "
                               f"(kept {part.name} to resume)")
+    return final
 
 
 def _manual_hint(dest: Path, md5: str | None, dataset: str | None) -> str:
@@ -155,14 +158,14 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
         for attempt in range(2):  # second attempt only after a resumed file failed its md5
             resumed = part.exists() and part.stat().st_size > 0
             try:
-                _fetch(url, part, timeout, progress, dest.name)
+                came_from = _fetch(url, part, timeout, progress, dest.name)
             except (OSError, http.client.HTTPException, ValueError, _Incomplete) as e:
                 failures.append(f"{url}: {_describe(e)}")
                 break
             if check_md5(part, md5):
                 os.replace(part, dest)
-                if url.lower().startswith("http://"):
-                    echo(_plain_http(dest, url, md5, failures))
+                if came_from.lower().startswith("http://"):
+                    echo(_plain_http(dest, came_from, md5, failures))
                 return dest
             got = md5sum(part)
             part.unlink()
