@@ -186,8 +186,8 @@ def test_a_tar_name_with_a_newline_is_refused_the_rest_kept(tmp_path):
             ti.size = 5
             tf.addfile(ti, io.BytesIO(bytes(5)))
     n, refused = extract_archive(tmp_path / "s1.tar", tmp_path / "out")
-    assert n == 1 and refused == ["Train/5/bad\\nname.bin: a control character (newline, "
-                                  "escape, ...) in its name, refused"]
+    assert n == 1 and refused == [("Train/5/bad\\nname.bin: a control character (newline, "
+                                   "escape, ...) in its name, refused")]
 
 
 def test_partial_files_of_a_dead_process_are_removed_a_live_ones_kept(tmp_path):

@@ -60,11 +60,11 @@ class Limits:
         size = Path(archive).stat().st_size
         free = shutil.disk_usage(dest).free - self.reserve
         by_ratio = max(int(self.ratio * size), self.ratio_floor)
-        return min((self.total, f"the total limit of {_size(self.total)}"),
-                   (by_ratio, f"the limit of {self.ratio:g}x the archive's "
-                              f"{_size(size)} ({_size(by_ratio)})"),
-                   (max(free, 0), f"the free disk space under {dest} ({_size(max(free, 0))}, "
-                                  f"{_size(self.reserve)} kept free)"))
+        free = max(free, 0)
+        ratio = f"the limit of {self.ratio:g}x the archive's {_size(size)} ({_size(by_ratio)})"
+        disk = f"the free disk space under {dest} ({_size(free)}, {_size(self.reserve)} kept free)"
+        return min((self.total, f"the total limit of {_size(self.total)}"), (by_ratio, ratio),
+                   (free, disk))
 
 
 DEFAULT_LIMITS = Limits()

@@ -20,7 +20,6 @@ same layout under ``data/SyntheticNMNIST`` and goes through the same code.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..stale import pid_alive, remove_stale
 from .archives import MB, ArchiveError, Limits, extract_archive, name_problem, shown
 from .download import (
     ChecksumError,
@@ -38,7 +38,6 @@ from .download import (
     md5sum,
     place_from,
 )
-from ..stale import pid_alive, remove_stale
 from .store import Store, StoreWriter
 
 SENSOR = (34, 34, 2)  # width, height, polarities
@@ -388,9 +387,9 @@ def preprocess_nmnist(root: Path | str = "data", progress: bool = True, echo=pri
     made again. A split whose extraction did not finish is refused."""
     src_root = source.root(root)
     out = {}
-    for split in SPLITS:
+    for split, folder in SPLITS.items():
         path = source.store_path(root, split)
-        tree = src_root / SPLITS[split]
+        tree = src_root / folder
         if Store.exists(path):
             cached = Store(path).info
             if not tree.is_dir() or (not _unfinished(tree)
