@@ -325,10 +325,10 @@ def test_stale_store_folders_of_dead_processes_are_removed(tmp_path):
     assert not dead.exists() and live.exists()
 
 
-def test_a_symlinked_split_folder_is_an_error_not_an_empty_extraction(tmp_path, monkeypatch):
+def _nmnist_zips(tmp_path: Path, monkeypatch, rename=lambda name: name) -> Path:
+    """train.zip and test.zip of a small tree (member names through ``rename``), declared as
+    tonic's resources."""
     nm = _nmnist()
-    from plstm_repro.data.download import DownloadError
-
     _tree(tmp_path / "src")
     zips = tmp_path / "zips"
     zips.mkdir()
@@ -336,11 +336,19 @@ def test_a_symlinked_split_folder_is_an_error_not_an_empty_extraction(tmp_path, 
     for split, folder in (("train", "Train"), ("test", "Test")):
         with zipfile.ZipFile(zips / f"{split}.zip", "w") as zf:
             for f in sorted((tmp_path / "src" / folder).rglob("*.bin")):
-                zf.write(f, str(f.relative_to(tmp_path / "src")))
+                zf.write(f, rename(str(f.relative_to(tmp_path / "src"))))
         md5[split] = nm.md5sum(zips / f"{split}.zip")
     monkeypatch.setattr(nm, "tonic_resources", lambda: {
         s: {"url": f"http://127.0.0.1:9/{s}.zip", "filename": f"{s}.zip", "md5": m,
             "folder": {"train": "Train", "test": "Test"}[s]} for s, m in md5.items()})
+    return zips
+
+
+def test_a_symlinked_split_folder_is_an_error_not_an_empty_extraction(tmp_path, monkeypatch):
+    from plstm_repro.data.download import DownloadError
+
+    nm = _nmnist()
+    zips = _nmnist_zips(tmp_path, monkeypatch)
     root = tmp_path / "data"
     (root / "NMNIST").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
@@ -349,6 +357,20 @@ def test_a_symlinked_split_folder_is_an_error_not_an_empty_extraction(tmp_path, 
         nm.download_nmnist(root, from_dir=zips, progress=False, echo=lambda s: None)
     assert not (tmp_path / "elsewhere" / ".extracted").exists()
     assert not list((tmp_path / "elsewhere").rglob("*.bin"))
+
+
+def test_a_zip_whose_every_member_is_refused_is_not_an_extraction(tmp_path, monkeypatch):
+    from plstm_repro.data.download import DownloadError
+
+    nm = _nmnist()
+    zips = _nmnist_zips(tmp_path, monkeypatch, rename=lambda n: n.replace(".bin", "\x1b.bin"))
+    root = tmp_path / "data"
+    with pytest.raises(DownloadError, match=r"no recording could be extracted") as e:
+        nm.download_nmnist(root, from_dir=zips, progress=False, echo=lambda s: None)
+    assert "\x1b" not in str(e.value) and "\\x1b" in str(e.value)
+    assert not (root / "NMNIST" / "Train" / ".extracted").exists()
+    with pytest.raises(DownloadError, match="did not finish"):
+        nm.preprocess_nmnist(root, progress=False, echo=lambda s: None)
 
 
 # --- GRID: bounded video decoding, bad names in a --from folder, speakers ------------------
@@ -477,10 +499,11 @@ def test_another_models_state_is_one_line_naming_the_file(tmp_path):
         restore_state(torch.nn.GRU(3, 4), state, tmp_path / "last.pt")
 
 
-def test_resume_of_a_run_another_process_holds_fails_and_says_when_it_can_be_taken(tmp_path):
+def test_resume_of_a_run_another_process_holds_fails_and_says_when_it_can_be_taken(tmp_path,
+                                                                                  monkeypatch):
     import time
 
-    from plstm_repro import grid
+    from plstm_repro import grid, runner
     from plstm_repro.config import config_hash
     from plstm_repro.errors import UserError
     from plstm_repro.runner import resolve_train_config
@@ -492,6 +515,7 @@ def test_resume_of_a_run_another_process_holds_fails_and_says_when_it_can_be_tak
     tr.start("train-sines", "held", {}, {"config_hash": config_hash(cfg),
                                           grid.CLAIM_TAG: "otherhost:123:x",
                                           HEARTBEAT_TAG: str(int(time.time()) - 30)})
+    monkeypatch.setattr(runner, "MlflowTracker", lambda root: tr)  # one store set-up, not two
     with pytest.raises(UserError) as e:
         run_train("sines", "phased", "smoke", 0, [], resume=True, root=tmp_path,
                   progress=False, echo=lambda s: None)
