@@ -93,9 +93,12 @@ def _sparse_tar(path: Path, realsize: int) -> None:
     ti = tarfile.TarInfo("video/s1/sparse.mpg")
     ti.type, ti.size = tarfile.GNUTYPE_SPARSE, 512
     buf = bytearray(ti.tobuf(tarfile.GNU_FORMAT))
-    buf[386:398] = b"%011o\0" % (realsize - 512)  # one region: the last 512 bytes
-    buf[398:410] = b"%011o\0" % 512
-    buf[483:495] = b"%011o\0" % realsize
+    def num(n: int) -> bytes:  # octal, or base-256 past 8 GB, as GNU tar writes them
+        return tarfile.itn(n, 12, tarfile.GNU_FORMAT)
+
+    buf[386:398] = num(realsize - 512)  # one region: the last 512 bytes
+    buf[398:410] = num(512)
+    buf[483:495] = num(realsize)
     buf[148:156] = b" " * 8
     buf[148:155] = b"%06o\0" % sum(buf)
     ok = tarfile.TarInfo("video/s1/ok.mpg")
