@@ -578,3 +578,14 @@ def test_a_wav_or_video_over_what_grid_holds_is_skipped_before_decoding(tmp_path
     r = grid.process_utterance(video, wav, align, sid)
     assert not r["ok"] and r["kind"] == "wav_too_large", r
     assert "204 bytes, over the 100" in r["why"]
+
+
+def test_an_archive_of_too_many_files_is_refused(tmp_path):
+    z = _zeros_zip(tmp_path / "a.zip", {f"s1/{i}.wav": 1 for i in range(6)})
+    with pytest.raises(ArchiveError, match=r"a\.zip: 6 members, over the limit of 5 files"):
+        extract_archive(z, tmp_path / "out", limits=archives.Limits(members=5))
+    with tarfile.open(tmp_path / "a.tar", "w") as tf:
+        for i in range(6):
+            tf.addfile(tarfile.TarInfo(f"s1/{i}.align"), io.BytesIO(b""))
+    with pytest.raises(ArchiveError, match=r"member s1/5\.align is one file more than .* 5 files"):
+        extract_archive(tmp_path / "a.tar", tmp_path / "out2", limits=archives.Limits(members=5))

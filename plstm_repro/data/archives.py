@@ -50,6 +50,7 @@ class Limits:
     ratio: float = 100.0  # bytes written per byte of archive ...
     ratio_floor: int = 64 * MB  # ... once past this many (small archives of small files)
     reserve: int = 256 * MB  # free disk left untouched
+    members: int = 250_000  # files from one archive (inodes; N-MNIST's train.zip: 60,000)
 
     def ceiling(self, name: str) -> int:
         low = name.lower()
@@ -136,10 +137,15 @@ class _Budget:
     left: int
     why: str
     written: int = field(default=0)
+    files: int = field(default=0)
 
     def member(self, name: str, declared: int) -> int:
         """The most bytes member ``name`` may write; ArchiveError when its declared size is
-        already over its ceiling or over what the archive has left."""
+        already over its ceiling or over what the archive has left, or when it is one file
+        too many."""
+        self.files += 1
+        if self.files > self.limits.members:
+            self._stop(name, f"is one file more than the limit of {self.limits.members} files")
         cap = self.limits.ceiling(name)
         if declared > cap:
             self._stop(name, f"declares {_size(declared)}, over the ceiling of {_size(cap)} "
@@ -237,6 +243,9 @@ def _extract_zip(archive: Path, dest: Path, want, skip_damaged: bool, progress: 
                 continue
             todo.append(info)
         declared = sum(i.file_size for i in todo)
+        if len(todo) > budget.limits.members:
+            raise ArchiveError(f"{archive}: {len(todo)} members, over the limit of "
+                               f"{budget.limits.members} files; nothing extracted")
         if declared > budget.left:
             raise ArchiveError(f"{archive}: its members declare {_size(declared)}, past "
                                f"{budget.why}; nothing extracted")

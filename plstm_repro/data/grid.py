@@ -469,7 +469,7 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
         t0 = time.process_time()
         if audio.stat().st_size == 0:
             raise _Broken("wav_empty", f"{audio}: empty file")
-        for kind, p in (("wav", audio), ("video", video)):  # sizes before decoding
+        for kind, p in (("wav", audio), ("video", video), ("align", align)):  # sizes first
             if (size := p.stat().st_size) > (cap := EXTRACT_LIMITS.ceiling(p.name)):
                 raise _Broken(f"{kind}_too_large", f"{p}: {size} bytes, over the {cap} a GRID "
                                                    f"{kind} can hold")
