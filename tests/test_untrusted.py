@@ -589,3 +589,15 @@ def test_an_archive_of_too_many_files_is_refused(tmp_path):
             tf.addfile(tarfile.TarInfo(f"s1/{i}.align"), io.BytesIO(b""))
     with pytest.raises(ArchiveError, match=r"member s1/5\.align is one file more than .* 5 files"):
         extract_archive(tmp_path / "a.tar", tmp_path / "out2", limits=archives.Limits(members=5))
+
+
+def test_a_huge_long_name_header_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    long = "align/" + "n" * 150 + ".align"
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz", format=tarfile.GNU_FORMAT) as tf:
+        ti = tarfile.TarInfo(long)
+        ti.size = 3
+        tf.addfile(ti, io.BytesIO(b"abc"))
+    assert extract_archive(tmp_path / "a.tar.gz", tmp_path / "ok")[0] == 1
+    monkeypatch.setattr(archives, "TAR_HEADER_MAX", 100, raising=False)
+    with pytest.raises(ArchiveError, match=r"a\.tar\.gz .*extended header .* of 163 bytes at byte 0, over 100 bytes"):
+        extract_archive(tmp_path / "a.tar.gz", tmp_path / "out")

@@ -38,6 +38,7 @@ TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz
 MB = 1 << 20
 GB = 1 << 30
 NAME_PART_MAX = 255  # bytes: what Linux and macOS file systems hold per path component
+TAR_HEADER_MAX = 1 * MB  # a long name or pax header is read into memory whole: bound it
 
 
 @dataclass(frozen=True)
@@ -289,12 +290,26 @@ def _zip_refusal(info: zipfile.ZipInfo, dest: Path) -> str | None:
     return None
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """``tarfile`` reads a GNU long name or a pax header into memory whole, whatever size it
+    declares (a .tar.gz can declare gigabytes in a few KB): refuse the large ones first."""
+
+    _EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                 tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+
+    def _proc_member(self, tf):
+        if self.type in self._EXTENDED and self.size > TAR_HEADER_MAX:
+            raise tarfile.HeaderError(f"an extended header (long name or pax) of {self.size} "
+                                      f"bytes at byte {self.offset}, over {_size(TAR_HEADER_MAX)}")
+        return super()._proc_member(tf)
+
+
 def _extract_tar(archive: Path, dest: Path, want, budget: _Budget) -> tuple[int, list[str]]:
     if not hasattr(tarfile, "data_filter"):  # PEP 706: Python >= 3.11.4
         raise RuntimeError("extracting tars safely needs tarfile's data filter "
                            "(Python >= 3.11.4)")
     try:
-        with tarfile.open(archive, "r:*") as tf:
+        with tarfile.open(archive, "r:*", tarinfo=_BoundedTarInfo) as tf:
             out = _tar_members(tf, archive, dest, want, budget)
             _check_tar_end(tf, archive)
             return out
