@@ -601,3 +601,18 @@ def test_a_huge_long_name_header_is_refused_before_it_is_read(tmp_path, monkeypa
     monkeypatch.setattr(archives, "TAR_HEADER_MAX", 100, raising=False)
     with pytest.raises(ArchiveError, match=r"a\.tar\.gz .*extended header .* of 163 bytes at byte 0, over 100 bytes"):
         extract_archive(tmp_path / "a.tar.gz", tmp_path / "out")
+
+
+def test_a_disk_that_fills_during_extraction_names_member_path_and_cause(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    z = _zeros_zip(tmp_path / "s3.zip", {"s3/a.mpg": 10, "s3/b.mpg": 10})
+    out = tmp_path / "out"
+    (out / "s3").mkdir(parents=True)
+    tmp = out / "s3" / f".b.mpg.part-{os.getpid()}"
+    tmp.symlink_to("/dev/full")  # what this process writes there lands on a full device
+    with pytest.raises(ArchiveError) as e:
+        extract_archive(z, out)
+    msg = str(e.value)
+    assert "s3.zip: cannot write member s3/b.mpg" in msg and "No space left on device" in msg
+    assert not tmp.is_symlink() and _files(out) == ["s3/a.mpg"]

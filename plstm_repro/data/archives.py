@@ -177,6 +177,12 @@ def _write(src, target: Path, name: str, budget: _Budget, cap: int) -> None:
                     budget._stop(name, f"goes past {budget.why} after {_size(budget.written)}")
                 out.write(block)
         os.replace(tmp, target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if _clash(e):
+            raise
+        raise ArchiveError(f"{budget.archive}: cannot write member {shown(name)} to {target}: "
+                           f"{e.strerror or e}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
