@@ -44,18 +44,24 @@ def remove_stale(folder: Path, recursive: bool = False) -> list[Path]:
     if not folder.is_dir():
         return []
     removed = []
-    walk = os.walk(folder) if recursive else [(str(folder), *next(os.walk(folder))[1:])]
+    try:
+        walk = os.walk(folder) if recursive else [(str(folder), *next(os.walk(folder))[1:])]
+    except StopIteration:  # unreadable folder
+        return []
     for base, dirs, files in walk:
         for name in list(dirs) + list(files):
             pid = stale_pid(name)
             if pid is None or pid_alive(pid):
                 continue
             path = Path(base) / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-                if name in dirs:
-                    dirs.remove(name)
-            else:
-                path.unlink(missing_ok=True)
+            if name in dirs:
+                dirs.remove(name)
+            try:  # best effort: a read-only folder keeps them, and the run goes on
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError:
+                continue
             removed.append(path)
     return removed

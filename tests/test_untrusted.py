@@ -616,3 +616,16 @@ def test_a_disk_that_fills_during_extraction_names_member_path_and_cause(tmp_pat
     msg = str(e.value)
     assert "s3.zip: cannot write member s3/b.mpg" in msg and "No space left on device" in msg
     assert not tmp.is_symlink() and _files(out) == ["s3/a.mpg"]
+
+
+def test_stale_files_that_cannot_be_removed_are_left_and_do_not_fail(tmp_path, monkeypatch):
+    from plstm_repro.stale import remove_stale
+
+    stale = tmp_path / f".a.mpg.part-{dead_pid()}"
+    stale.write_bytes(b"x")
+
+    def read_only(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)  # a read-only folder, even for root
+    assert remove_stale(tmp_path) == [] and stale.exists()
