@@ -170,8 +170,9 @@ def _extract(zip_path: Path, root: Path, split: str, progress: bool, echo) -> No
     if _tree_complete(folder):
         return
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise DownloadError(f"{folder} is a symbolic link or a file: extract {zip_path.name} "
-                            f"into a plain folder (remove {folder} or use another data root)")
+        raise DownloadError(f"{folder} is a symbolic link or a file: {zip_path.name} is only "
+                            f"extracted into a plain folder (remove {folder}; to keep the data "
+                            f"elsewhere, link {root} itself or use another data root)")
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / ".extracting"
     marker.write_text(f"{os.getpid()}\n")
