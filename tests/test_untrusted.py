@@ -143,7 +143,8 @@ def test_a_tar_with_a_garbage_header_is_corrupt(tmp_path):
     (tmp_path / "s1.tar").write_bytes(m[0] + b"garbage!" * 64 + m[1] + m[2] + bytes(1024))
     with tarfile.open(tmp_path / "s1.tar") as tf:  # what tarfile alone says: one member, fine
         assert len(tf.getmembers()) == 1
-    with pytest.raises(ArchiveError, match=r"s1\.tar is corrupt: an unreadable header at byte 1024"):
+    with pytest.raises(ArchiveError, match=r"s1\.tar is corrupt: an unreadable header at "
+                                           r"byte 1024"):
         extract_archive(tmp_path / "s1.tar", tmp_path / "out")
 
 
@@ -599,7 +600,8 @@ def test_a_huge_long_name_header_is_refused_before_it_is_read(tmp_path, monkeypa
         tf.addfile(ti, io.BytesIO(b"abc"))
     assert extract_archive(tmp_path / "a.tar.gz", tmp_path / "ok")[0] == 1
     monkeypatch.setattr(archives, "TAR_HEADER_MAX", 100, raising=False)
-    with pytest.raises(ArchiveError, match=r"a\.tar\.gz .*extended header .* of 163 bytes at byte 0, over 100 bytes"):
+    with pytest.raises(ArchiveError, match=r"a\.tar\.gz .*extended header .* of 163 bytes "
+                                           r"at byte 0, over 100 bytes"):
         extract_archive(tmp_path / "a.tar.gz", tmp_path / "out")
 
 
@@ -629,3 +631,16 @@ def test_stale_files_that_cannot_be_removed_are_left_and_do_not_fail(tmp_path, m
 
     monkeypatch.setattr(Path, "unlink", read_only)  # a read-only folder, even for root
     assert remove_stale(tmp_path) == [] and stale.exists()
+
+
+def test_skipped_members_of_a_compressed_tar_count_against_its_ratio(tmp_path):
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tf:
+        ti = tarfile.TarInfo("s1/not_wanted.txt")  # skipped by the filter, never written
+        ti.size = 4 << 20
+        tf.addfile(ti, io.BytesIO(bytes(ti.size)))
+    assert (tmp_path / "a.tar.gz").stat().st_size < 10 * KB
+    with pytest.raises(ArchiveError,
+                       match=r"member s1/not_wanted\.txt brings .* past the limit of 100x"):
+        extract_archive(tmp_path / "a.tar.gz", tmp_path / "out",
+                        want=lambda n: n.endswith(".align"),
+                        limits=archives.Limits(ratio=100, ratio_floor=0))

@@ -57,6 +57,11 @@ class Limits:
         low = name.lower()
         return next((c for s, c in self.member if low.endswith(s)), self.other)
 
+    def readable(self, archive: Path) -> int:
+        """Bytes a tar's members may declare in all, written or not (a compressed tar's
+        skipped members are still decompressed to be skipped)."""
+        return max(int(self.ratio * Path(archive).stat().st_size), self.ratio_floor)
+
     def budget(self, archive: Path, dest: Path) -> tuple[int, str]:
         """(bytes this archive may write into ``dest``, which limit that is, in words)."""
         size = Path(archive).stat().st_size
@@ -344,8 +349,13 @@ def _tar_refusal(m: tarfile.TarInfo, dest: Path) -> str | None:
 
 def _tar_members(tf: tarfile.TarFile, archive: Path, dest: Path, want,
                  budget: _Budget) -> tuple[int, list[str]]:
-    refused, n = [], 0
+    refused, n, declared, readable = [], 0, 0, budget.limits.readable(archive)
     for m in tf:
+        declared += m.size
+        if declared > readable:  # skipped members are decompressed too: bound them as well
+            budget._stop(m.name, f"brings the members' declared sizes to {_size(declared)}, "
+                                 f"past the limit of {budget.limits.ratio:g}x the archive's "
+                                 f"size ({_size(readable)})")
         if m.isdir() or (want is not None and not want(m.name)):
             continue
         why = _tar_refusal(m, dest)
@@ -375,7 +385,7 @@ def _check_tar_end(tf: tarfile.TarFile, archive: Path) -> None:
     f = tf.fileobj
     f.seek(tf.offset)
     zeros = 0
-    while block := f.read(CHUNK):
+    while zeros < 64 * MB and (block := f.read(CHUNK)):  # padding past 64 MB: enough seen
         if block.count(0) != len(block):
             raise ArchiveError(f"{archive} is corrupt: an unreadable header at byte "
                                f"{tf.offset + zeros + next(i for i, b in enumerate(block) if b)}"
