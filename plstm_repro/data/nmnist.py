@@ -10,8 +10,9 @@ equal to tonic's ``tonic.io.read_mnist_file`` on valid files but linear in time)
 y (8 bits), polarity (1 bit), timestamp in us (23 bits); a record with y = 240 is a
 timestamp-overflow marker that adds 2^13 us to every later timestamp. A file over
 ``RECORDING_MAX_BYTES`` is refused before it is read. ``plstm preprocess nmnist`` decodes every
-recording once into a memory-mapped store per split (:mod:`plstm_repro.data.store`): table ``events`` with x, y, p (uint8) and t (uint32, us),
-the label per record and the source path as its name. Corrupt recordings (a size that is not a
+recording once into a memory-mapped store per split (:mod:`plstm_repro.data.store`): table
+``events`` with x, y, p (uint8) and t (uint32, us), the label per record and the source path as
+its name; the store keeps a fingerprint of its inputs and is made again when they change. Corrupt recordings (a size that is not a
 multiple of 5, an empty file, events outside the 34x34 sensor, an unreadable file or zip member)
 and missing digit folders are skipped, counted and named in one summary.
 
