@@ -12,9 +12,10 @@ timestamp-overflow marker that adds 2^13 us to every later timestamp. A file ove
 ``RECORDING_MAX_BYTES`` is refused before it is read. ``plstm preprocess nmnist`` decodes every
 recording once into a memory-mapped store per split (:mod:`plstm_repro.data.store`): table
 ``events`` with x, y, p (uint8) and t (uint32, us), the label per record and the source path as
-its name; the store keeps a fingerprint of its inputs and is made again when they change. Corrupt recordings (a size that is not a
-multiple of 5, an empty file, events outside the 34x34 sensor, an unreadable file or zip member)
-and missing digit folders are skipped, counted and named in one summary.
+its name; the store keeps a fingerprint of its inputs and is made again when they change.
+Corrupt recordings (a size that is not a multiple of 5, an empty file, events outside the 34x34
+sensor, an unreadable file or zip member, a name a store cannot hold) and missing digit folders
+are skipped, counted and named in one summary.
 
 ``synthetic-nmnist`` (:mod:`plstm_repro.data.synthetic_nmnist`) writes real ``.bin`` files in the
 same layout under ``data/SyntheticNMNIST`` and goes through the same code.
