@@ -168,10 +168,10 @@ class _Budget:
 def _write(src, target: Path, name: str, budget: _Budget, cap: int) -> None:
     """Copy one member under a temporary name, counting the bytes against ``cap`` and the
     archive's budget; rename it into place only once whole."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
     got = 0
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as out:
             while block := src.read(CHUNK):
                 got += len(block)
