@@ -74,9 +74,12 @@ def friendly(fn):
         except KeyboardInterrupt as e:
             signum = getattr(e, "signum", 2)
             name = "SIGTERM" if signum == 15 else "Ctrl-C"
-            typer.secho(f"interrupted ({name}): the run is checkpointed and marked KILLED; "
-                        "--resume (train) or the same reproduce command continues it",
-                        fg="yellow", err=True)
+            trains = fn.__name__ in ("train", "reproduce")  # only these have runs to resume
+            typer.secho(f"interrupted ({name}): " + (
+                "the run is checkpointed and marked KILLED; --resume (train) or the same "
+                "reproduce command continues it" if trains else
+                "nothing partial is kept under a final name; run the same command again"),
+                fg="yellow", err=True)
             raise typer.Exit(128 + signum) from None
         except Exception as e:
             if isinstance(e, _tracking_errors()):

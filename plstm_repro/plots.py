@@ -751,12 +751,13 @@ def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path) -> list
         return []
     from .config import from_dict
     from .data import load_split
-    from .train import make_model
+    from .train import make_model, restore_state
 
-    cfg = from_dict(load_checkpoint(ck)["config"])
+    state = load_checkpoint(ck)
+    cfg = from_dict(state["config"])
     data = load_split(cfg.data, "test", cfg.seed)
     model = make_model(cfg, data.input_size, data.num_outputs, data)
-    model.load_state_dict(load_checkpoint(ck)["model"])
+    restore_state(model, state["model"], ck)
     model.eval()
     b = data.batch(torch.tensor([0]))
     with torch.no_grad():

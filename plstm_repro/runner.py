@@ -100,9 +100,11 @@ def decide(tracker: MlflowTracker, experiment: str, cfg: RunConfig, root: Path, 
         if live:
             r = live[0]
             where = r.data.tags.get(grid.CLAIM_TAG, "?").rsplit(":", 1)[0]
+            age = grid.heartbeat_age(r)
             return grid.Decision("busy", r.info.run_id,
-                                 f"being trained by {where} (heartbeat "
-                                 f"{grid.heartbeat_age(r):.0f} s ago)")
+                                 f"being trained by {where} (heartbeat {age:.0f} s ago; taken "
+                                 f"as dead, and resumable, once it is {grid.STALE_S:.0f} s old: "
+                                 f"in about {max(grid.STALE_S - age, 0):.0f} s)")
     old = grid.unfinished(runs)
     if not restart:
         diverged = [r for r in old if r.info.status == FAILED
@@ -233,11 +235,15 @@ def train(dataset: str, model: str, scale: str = "quick", seed: int = 0,
         tracker, echo = NullTracker(), (lambda s: None)
     else:
         tracker = MlflowTracker(root=root)
-    return run_one(cfg, art, scale, tracker, Path(root), resume=resume and not restart,
-                   skip_finished=False, progress=progress, echo=echo,
-                   experiment=f"train-{dataset}", role="adhoc", restart=restart,
-                   exclusive=resume or restart,
-                   checkpoint_every_s=_seconds(checkpoint_minutes))
+    result = run_one(cfg, art, scale, tracker, Path(root), resume=resume and not restart,
+                     skip_finished=False, progress=progress, echo=echo,
+                     experiment=f"train-{dataset}", role="adhoc", restart=restart,
+                     exclusive=resume or restart,
+                     checkpoint_every_s=_seconds(checkpoint_minutes))
+    if result.status == "BUSY":  # nothing was trained: not a success
+        raise UserError(f"train: run {result.run_id[:8] or '?'} of this config is "
+                        f"{result.note}; nothing trained here")
+    return result
 
 
 def _seconds(minutes: float | None) -> float | None:

@@ -171,11 +171,32 @@ def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
 # --- checkpoints -----------------------------------------------------------------------------
 
 def save_checkpoint(path: Path, **payload) -> Path:
-    """Write to a temp name, then rename: a crash never leaves a partial file looking complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temp name, then rename: a crash never leaves a partial file looking complete.
+
+    Serialised in memory first (a checkpoint is a few MB), so that a full or failing disk is a
+    plain OSError naming the path and the cause (torch's writer says ``basic_ios::clear``), and
+    the temp file is removed; temp files of killed processes are removed on the way."""
+    import io
+
+    from .errors import EnvironmentProblem
+    from .stale import remove_stale
+
+    path = Path(path)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path.parent)
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise EnvironmentProblem(f"checkpoint: cannot write {path}: {e.strerror or e} (the "
+                                 f"previous checkpoint, if any, is kept)") from None
     return path
 
 
@@ -190,20 +211,39 @@ def load_checkpoint(path: Path) -> dict:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a file we cannot use
         text = str(e)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        found = re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", text)
         if found:
             raise CheckpointError(
                 f"checkpoint: {path} was refused: it needs {found.group(1)}, and a plstm "
-                "checkpoint holds only tensors, numbers, strings, lists and dicts (loading "
-                "anything more could run code from the file)") from None
+                "checkpoint holds only tensors, numbers, strings, lists and dicts; a file that "
+                "holds code is never loaded by plstm (it is not one of its checkpoints)"
+            ) from None
         why = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
-        first = why.group(1) if why else (text.strip().splitlines() or [type(e).__name__])[0]
+        # torch's own advice (load it with weights_only=False) is never the reason to show
+        reasons = [c.strip() for c in text.split("\n\n") if c.strip()
+                   and "weights_only" not in c and "Weights only" not in c]
+        first = why.group(1) if why else (reasons[0].splitlines()[0] if reasons
+                                          else type(e).__name__)
         raise CheckpointError(f"checkpoint: {path} is not a readable plstm checkpoint "
                               f"({first.strip()})") from None
     if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
         raise CheckpointError(f"checkpoint: {path} lacks the config and model state it should "
                               "hold")
     return ck
+
+
+def restore_state(target, state, path: Path, what: str = "model") -> None:
+    """``target.load_state_dict(state)``, a mismatch (another model's checkpoint, other sizes)
+    being one CheckpointError line naming the file, not torch's listing of every key."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        raise CheckpointError(f"checkpoint: {path} does not fit this {what} (another model's "
+                              f"checkpoint, or other sizes): {detail}") from None
 
 
 def checkpoint_path(root: Path, run_id: str) -> Path:
@@ -298,8 +338,8 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         ck = load_checkpoint(checkpoint_path(root, resume_run_id))
         if ck["config"] != to_dict(cfg):
             raise ValueError(f"--resume: run {resume_run_id} was trained with another config")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        restore_state(model, ck["model"], checkpoint_path(root, resume_run_id))
+        restore_state(opt, ck["optimizer"], checkpoint_path(root, resume_run_id), "optimizer")
         gen.set_state(ck["generator"])
         start_epoch, step = ck["epoch"] + 1, ck["step"]
         epochs = list(ck.get("epochs", []))
@@ -478,12 +518,16 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
     """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
     dataset, possibly under another condition (``overrides`` of ``data.*``)."""
     ck = load_checkpoint(path)
-    cfg = from_dict(ck["config"])
+    try:
+        cfg = from_dict(ck["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint: {path} holds a config this plstm cannot read "
+                              f"({e})") from None
     if overrides:
         cfg = condition_config(cfg, overrides)
     test_set = load_split(cfg.data, "test", cfg.seed if seed is None else seed)
     model = make_model(cfg, test_set.input_size, test_set.num_outputs, test_set)
-    model.load_state_dict(ck["model"])
+    restore_state(model, ck["model"], path)
     res = evaluate(model, test_set, cfg.train.eval_batch_size)
     if not math.isfinite(res["test_loss"]):
         raise RuntimeError(f"evaluation of {path} gave a non-finite loss")

@@ -224,3 +224,12 @@ def test_place_from_bad_checksum(tmp_path):
         place_from(src, ["a.bin"], dst, {"a.bin": PAYLOAD_MD5})
     assert isinstance(e.value, DownloadError) and PAYLOAD_MD5 in str(e.value)
     assert not (dst / "a.bin").exists()
+
+
+def test_a_download_over_plain_http_says_so(server, tmp_path, closed_port_url):
+    said = []
+    https = closed_port_url.replace("http://", "https://")
+    download_file([https, server.url + "data.bin"], tmp_path / "data.bin", None, progress=False,
+                  echo=said.append)
+    assert len(said) == 1 and said[0].startswith("note: data.bin came over plain http")
+    assert "after https failed" in said[0] and "no published checksum" in said[0]

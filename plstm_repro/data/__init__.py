@@ -95,6 +95,8 @@ def parse_speakers(text: str) -> list[int] | None:
         except ValueError:
             raise ValueError(f"speakers: expected numbers and ranges like 1-4,7; got {text!r}"
                              ) from None
+        if not 1 <= lo <= hi <= 34:  # checked before expanding: 1-1000000 is not a list to print
+            raise ValueError(f"speakers: {part.strip()!r} is not within GRID's speakers 1-34")
         out += range(lo, hi + 1)
     return out
 

@@ -60,8 +60,9 @@ class _Incomplete(Exception):
     """The connection ended before the announced length: keep the .part to resume."""
 
 
-def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> None:
-    """Download ``url`` into ``part``, continuing from its current size when possible."""
+def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> str:
+    """Download ``url`` into ``part``, continuing from its current size when possible; returns
+    the URL the bytes came from (after redirects: an https URL may redirect to http)."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
     if offset:
@@ -72,9 +73,10 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> N
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:
             # Range past the end: the .part is probably complete; let the checksum decide.
-            return
+            return url
         raise
     with resp:
+        final = resp.geturl() or url
         status = getattr(resp, "status", 200)
         content_range = resp.headers.get("Content-Range", "")
         if offset and status == 206 and content_range.startswith(f"bytes {offset}-"):
@@ -99,6 +101,7 @@ def _fetch(url: str, part: Path, timeout: float, progress: bool, desc: str) -> N
         if remaining is not None and got < remaining:
             raise _Incomplete(f"connection closed after {offset + got} of {total} bytes "
                               f"(kept {part.name} to resume)")
+    return final
 
 
 def _manual_hint(dest: Path, md5: str | None, dataset: str | None) -> str:
@@ -114,8 +117,14 @@ def _manual_hint(dest: Path, md5: str | None, dataset: str | None) -> str:
     return "\n".join(lines)
 
 
+def _warn(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr)
+
+
 def download_file(urls: list[str], dest: Path, md5: str | None = None, progress: bool = True,
-                  *, timeout: float = 30.0, dataset: str | None = None) -> Path:
+                  *, timeout: float = 30.0, dataset: str | None = None, echo=_warn) -> Path:
     """Download one file from the first mirror that works, resumably, and verify its md5.
 
     Args:
@@ -125,6 +134,8 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
         progress: show a tqdm bar (bytes, rate, ETA).
         timeout: socket timeout in seconds per request.
         dataset: dataset name for the hint in the error message (``plstm download <dataset>``).
+        echo: where the notice goes when the file came over plain http (list https mirrors
+            first: this says when none of them worked).
 
     Returns:
         ``dest``.
@@ -147,12 +158,14 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
         for attempt in range(2):  # second attempt only after a resumed file failed its md5
             resumed = part.exists() and part.stat().st_size > 0
             try:
-                _fetch(url, part, timeout, progress, dest.name)
+                came_from = _fetch(url, part, timeout, progress, dest.name)
             except (OSError, http.client.HTTPException, ValueError, _Incomplete) as e:
                 failures.append(f"{url}: {_describe(e)}")
                 break
             if check_md5(part, md5):
                 os.replace(part, dest)
+                if came_from.lower().startswith("http://"):
+                    echo(_plain_http(dest, came_from, md5, failures))
                 return dest
             got = md5sum(part)
             part.unlink()
@@ -163,6 +176,14 @@ def download_file(urls: list[str], dest: Path, md5: str | None = None, progress:
     tried = "\n".join(f"  {f}" for f in failures)
     raise DownloadError(f"Could not download {dest.name}. Tried:\n{tried}\n"
                         f"{_manual_hint(dest, md5, dataset)}")
+
+
+def _plain_http(dest: Path, url: str, md5: str | None, failures: list[str]) -> str:
+    https = [f for f in failures if f.lower().startswith("https://")]
+    return (f"note: {dest.name} came over plain http ({url})"
+            + (f" after https failed ({https[0]})" if https else "")
+            + ("; its md5 matched" if md5 else "; it has no published checksum, so only the "
+               "archive checks (members, sizes) stand between it and your disk"))
 
 
 def _describe(e: BaseException) -> str:

@@ -101,7 +101,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .archives import ArchiveError, extract_archive, is_archive
+from ..stale import remove_stale
+from .archives import MB, ArchiveError, Limits, extract_archive, is_archive, name_problem, shown
 from .download import DownloadError, download_file
 
 # --- the corpus ---------------------------------------------------------------------------
@@ -116,6 +117,10 @@ ARCHIVES = {  # kind -> (folder on the site, archive name)
 }
 KINDS = {".mpg": "video", ".wav": "audio", ".align": "align"}
 EXT = {v: k for k, v in KINDS.items()}
+# Member ceilings (archive bombs): a 3 s VCD video is ~0.5 MB, a 3 s 50 kHz wav ~0.3 MB, an
+# alignment ~0.3 KB; 4-8x those is corrupt or hostile.
+EXTRACT_LIMITS = Limits(member=((".mpg", 4 * MB), (".wav", 4 * MB), (".align", MB // 16)),
+                        other=4 * MB)
 
 VERBS = ("bin", "lay", "place", "set")
 COLOURS = ("blue", "green", "red", "white")
@@ -140,6 +145,10 @@ ZENODO_ALIGNMENT_FOLDERS = {5: 6, 6: 5, 10: 13, 11: 10, 12: 11, 13: 12, 14: 15, 
 FPS = 25
 FRAME_MS = 1000.0 / FPS
 N_FRAMES = 75  # every GRID video: 3 s at 25 fps
+# Decoding bounds: a video longer or larger than these is not a GRID video (corrupt or hostile)
+# and is named and skipped before its frames fill memory (1,500 frames at 640x480: 460 MB).
+MAX_FRAMES = 2 * N_FRAMES
+MAX_FRAME_PIXELS = 1280 * 720  # GRID: 360x288
 ALIGN_UNITS_PER_S = 25_000  # 1 unit = 40 us = 1/1000 of a video frame
 CROP = 48
 DETECT_HEIGHT = 144  # frames are scaled to this many rows for the cascade (GRID: 288 -> 144)
@@ -194,7 +203,9 @@ def resolve_speakers(speakers: list[int] | None, echo=print) -> list[int]:
     speakers = list(ALL_SPEAKERS) if speakers is None else [int(s) for s in speakers]
     bad = [s for s in speakers if s not in ALL_SPEAKERS]
     if bad:
-        raise ValueError(f"GRID speakers are 1..34, got {bad}")
+        shown_bad = ", ".join(map(str, bad[:5])) + (f", ... ({len(bad)} in all)"
+                                                    if len(bad) > 5 else "")
+        raise ValueError(f"GRID speakers are 1..34, got {shown_bad}")
     for s in NO_VIDEO:
         if s in speakers:
             echo(f"GRID: skipping speaker {s} (the corpus has no video for it)")
@@ -382,10 +393,14 @@ def read_face_crops(path: Path) -> tuple[np.ndarray, int]:
         raise _Broken("video_unreadable", f"OpenCV cannot open {path}")
     grays, boxes, last = [], [], None
     try:
+        _check_video_size(cap, path, cv2)
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
+            if len(grays) == MAX_FRAMES:  # stop here: no GRID utterance needs more
+                raise _Broken("video_too_long", f"{path}: more than {MAX_FRAMES} frames (a GRID "
+                                                f"video has {N_FRAMES})")
             g = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
             grays.append(g)
             boxes.append(detect_face(g, near=last))
@@ -403,6 +418,18 @@ def read_face_crops(path: Path) -> tuple[np.ndarray, int]:
         last = b or last
         crops.append(crop_face(g, last))
     return np.stack(crops).astype(np.uint8), sum(b is None for b in boxes)
+
+
+def _check_video_size(cap, path: Path, cv2) -> None:
+    """What the container declares, checked before decoding (a declared 0 means unknown)."""
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if n > MAX_FRAMES:
+        raise _Broken("video_too_long", f"{path}: {n} frames declared, over {MAX_FRAMES} (a GRID "
+                                        f"video has {N_FRAMES})")
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    if w * h > MAX_FRAME_PIXELS:
+        raise _Broken("video_too_large", f"{path}: {w}x{h} frames, over {MAX_FRAME_PIXELS} "
+                                         f"pixels (GRID: 360x288)")
 
 
 class _Broken(Exception):
@@ -442,6 +469,10 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
         t0 = time.process_time()
         if audio.stat().st_size == 0:
             raise _Broken("wav_empty", f"{audio}: empty file")
+        for kind, p in (("wav", audio), ("video", video), ("align", align)):  # sizes first
+            if (size := p.stat().st_size) > (cap := EXTRACT_LIMITS.ceiling(p.name)):
+                raise _Broken(f"{kind}_too_large", f"{p}: {size} bytes, over the {cap} a GRID "
+                                                   f"{kind} can hold")
         try:
             rate, sig = read_wav(audio)
         except ValueError as e:
@@ -524,8 +555,10 @@ def _speaker_of(rel_parts: tuple[str, ...], hint: int | None) -> int | None:
     return hint
 
 
-def _scan(base: Path, hint: int | None, found: dict, skip: set[Path]) -> None:
-    """Add every .mpg/.wav/.align under ``base`` to found[kind][speaker][id] (lists of paths)."""
+def _scan(base: Path, hint: int | None, found: dict, skip: set[Path],
+          bad: list[str] | None = None) -> None:
+    """Add every .mpg/.wav/.align under ``base`` to found[kind][speaker][id] (lists of paths);
+    names a store cannot hold go to ``bad`` ("path: why"), escaped."""
     for dirpath, dirnames, filenames in os.walk(base):
         d = Path(dirpath)
         dirnames[:] = sorted(x for x in dirnames if (d / x).resolve() not in skip)
@@ -533,6 +566,10 @@ def _scan(base: Path, hint: int | None, found: dict, skip: set[Path]) -> None:
             p = d / name
             kind = KINDS.get(p.suffix.lower())
             if kind is None or name.startswith("."):
+                continue
+            if why := name_problem(name):
+                if bad is not None:
+                    bad.append(f"{shown(str(p))}: {why}, skipped")
                 continue
             spk = _speaker_of(p.relative_to(base).parts, hint)
             if spk is not None:
@@ -576,7 +613,7 @@ def _place(src: Path, dest: Path, move: bool) -> None:
     if dest.exists() and dest.stat().st_size == src.stat().st_size:
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
+    tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     if move:
         os.replace(src, dest)
@@ -644,7 +681,7 @@ def download_grid(root: Path, speakers: list[int] | None = None, from_dir: Path 
             d, name = ARCHIVES[kind]
             path = dest / "archives" / _spk(s) / d / name.format(n=s)
             try:
-                got.append(download_file(urls, path, None, progress, dataset="grid"))
+                got.append(download_file(urls, path, None, progress, dataset="grid", echo=echo))
             except DownloadError as e:
                 tried = [ln.strip() for ln in str(e).splitlines() if ln.startswith("  http")]
                 missing = [u[0] for t in todo[i:] for u in speaker_urls(t).values()]
@@ -664,6 +701,8 @@ def _ingest(src: Path, dest: Path, want: list[int] | None, echo, progress: bool 
     """Scan ``src`` (files and archives), match alignments to videos, place ``want`` speakers."""
     found = {k: {} for k in KINDS.values()}
     staging = dest / f".staging-{os.getpid()}"
+    remove_stale(dest, recursive=True)  # staging folders, partial copies of killed runs
+    bad: list[str] = []
     s_res, d_res = src.resolve(), dest.resolve()
     # --from a folder that holds our own output (e.g. --from data): do not read that back
     own = {d_res} if d_res != s_res and d_res.is_relative_to(s_res) else set()
@@ -686,11 +725,13 @@ def _ingest(src: Path, dest: Path, want: list[int] | None, echo, progress: bool 
                     return True
                 return _speaker_of(Path(name.replace("\\", "/")).parts, hint) in want
 
-            _, refused = extract_archive(a, out, keep)
+            _, refused = extract_archive(a, out, keep, limits=EXTRACT_LIMITS)
             for r in refused:
-                echo(f"GRID: {a}: {r}")
-            _scan(out, hint, found, set())
-        _scan(src, None, found, own | {staging.resolve()})
+                echo(f"GRID: {shown(str(a))}: {r}")
+            _scan(out, hint, found, set(), bad)
+        _scan(src, None, found, own | {staging.resolve()}, bad)
+        for b in bad:
+            echo(f"GRID: {b}")
         _place_all(found, src, dest, want, echo, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -767,7 +808,8 @@ def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
 
 # --- preprocessing ------------------------------------------------------------------------
 
-def _inventory(base: Path, speakers: list[int]) -> list[tuple[str, int, tuple]]:
+def _inventory(base: Path, speakers: list[int],
+               bad: list[str] | None = None) -> list[tuple[str, int, tuple]]:
     """[(record name, speaker, task)] for every sentence id of the speakers, sorted."""
     out = []
     for s in speakers:
@@ -777,8 +819,13 @@ def _inventory(base: Path, speakers: list[int]) -> list[tuple[str, int, tuple]]:
             sub = d / kind
             if sub.is_dir():
                 for p in sub.iterdir():
-                    if p.suffix.lower() == EXT[kind] and not p.name.startswith("."):
-                        ids.setdefault(p.stem, {})[kind] = p
+                    if p.suffix.lower() != EXT[kind] or p.name.startswith("."):
+                        continue
+                    if why := name_problem(p.name):  # a store holds one name a line
+                        if bad is not None:
+                            bad.append(f"{shown(str(p))}: {why}, skipped")
+                        continue
+                    ids.setdefault(p.stem, {})[kind] = p
         for sid in sorted(ids):
             k = ids[sid]
             out.append((f"{_spk(s)}/{sid}", s, (k.get("video"), k.get("audio"), k.get("align"),
@@ -841,7 +888,10 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
         raise FileNotFoundError(f"GRID: speakers {absent} are not in {base} (have {present}); "
                                 f"run `plstm download grid --speakers ...` first")
     cache = base / "cache"
-    tasks = _inventory(base, speakers)
+    bad_names: list[str] = []
+    tasks = _inventory(base, speakers, bad_names)
+    for b in bad_names:
+        echo(f"GRID: {b}")
     key = {"speakers": speakers, "seed": seed, "settings": SETTINGS, "folder": folder,
            "files": _fingerprint(tasks)}
     if Store.exists(cache / "train") and Store.exists(cache / "test"):

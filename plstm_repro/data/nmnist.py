@@ -5,14 +5,17 @@ files: ``data/NMNIST/train.zip``, ``test.zip`` (kept: tonic checks they exist) a
 ``Train/<digit>/<id>.bin``, ``Test/<digit>/<id>.bin``. The URLs and md5 sums are read from tonic's
 class, never copied here.
 
-A recording is a sequence of 5-byte events (Orchard's format, decoded by tonic's
-``tonic.io.read_mnist_file``): x (8 bits), y (8 bits), polarity (1 bit), timestamp in us (23
-bits); a record with y = 240 is a timestamp-overflow marker that adds 2^13 us to every later
-timestamp. ``plstm preprocess nmnist`` decodes every recording once into a memory-mapped store per
-split (:mod:`plstm_repro.data.store`): table ``events`` with x, y, p (uint8) and t (uint32, us),
-the label per record and the source path as its name. Corrupt recordings (a size that is not a
-multiple of 5, an empty file, events outside the 34x34 sensor, an unreadable file or zip member)
-and missing digit folders are skipped, counted and named in one summary.
+A recording is a sequence of 5-byte events (Orchard's format, decoded by :func:`read_events`,
+equal to tonic's ``tonic.io.read_mnist_file`` on valid files but linear in time): x (8 bits),
+y (8 bits), polarity (1 bit), timestamp in us (23 bits); a record with y = 240 is a
+timestamp-overflow marker that adds 2^13 us to every later timestamp. A file over
+``RECORDING_MAX_BYTES`` is refused before it is read. ``plstm preprocess nmnist`` decodes every
+recording once into a memory-mapped store per split (:mod:`plstm_repro.data.store`): table
+``events`` with x, y, p (uint8) and t (uint32, us), the label per record and the source path as
+its name; the store keeps a fingerprint of its inputs and is made again when they change.
+Corrupt recordings (a size that is not a multiple of 5, an empty file, events outside the 34x34
+sensor, an unreadable file or zip member, a name a store cannot hold) and missing digit folders
+are skipped, counted and named in one summary.
 
 ``synthetic-nmnist`` (:mod:`plstm_repro.data.synthetic_nmnist`) writes real ``.bin`` files in the
 same layout under ``data/SyntheticNMNIST`` and goes through the same code.
@@ -20,7 +23,6 @@ same layout under ``data/SyntheticNMNIST`` and goes through the same code.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -29,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .archives import ArchiveError, extract_archive
+from ..stale import pid_alive, remove_stale
+from .archives import MB, ArchiveError, Limits, extract_archive, name_problem, shown
 from .download import (
     ChecksumError,
     DownloadError,
@@ -43,6 +46,11 @@ from .store import Store, StoreWriter
 SENSOR = (34, 34, 2)  # width, height, polarities
 OVERFLOW_Y = 240  # y of a timestamp-overflow marker record
 EVENT_TABLE = {"events": {"x": "u1", "y": "u1", "p": "u1", "t": "<u4"}}
+# A recording is ~300 ms of a 34x34 sensor: ~4,000 events (20 KB), the largest under ~100 KB.
+# A file past 10x that is corrupt or hostile: refused at extraction, skipped before decoding.
+RECORDING_MAX_BYTES = 1 * MB
+DECODER = "plstm read_events/1"  # part of the cache fingerprint: bump when decoding changes
+EXTRACT_LIMITS = Limits(member=((".bin", RECORDING_MAX_BYTES),), other=RECORDING_MAX_BYTES)
 
 
 @dataclass(frozen=True)
@@ -105,31 +113,49 @@ def encode_events(x, y, p, t, overflow_at: int | None = None) -> bytes:
     return rec.tobytes()
 
 
+def read_events(raw: bytes) -> dict[str, np.ndarray]:
+    """Orchard's 5-byte records -> {x, y, p, t (int64, us)} with the overflow markers applied
+    and dropped: what tonic's ``read_mnist_file`` returns for a valid file, in linear time
+    (tonic adds 2^13 to a suffix per marker, quadratic in the markers) and without its uint32
+    wrap-around (a sum past 2^32 us stays visible)."""
+    rec = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 5)
+    marker = rec[:, 1] == OVERFLOW_Y
+    t = ((rec[:, 2].astype(np.int64) & 127) << 16) | (rec[:, 3].astype(np.int64) << 8) \
+        | rec[:, 4]
+    t += np.cumsum(marker, dtype=np.int64) << 13  # a marker adds 2^13 us to every later event
+    keep = ~marker
+    return {"x": rec[keep, 0], "y": rec[keep, 1], "p": rec[keep, 2] >> 7, "t": t[keep]}
+
+
 def decode_recording(raw: bytes, source: str = "") -> dict[str, np.ndarray]:
-    """One recording's bytes -> {x, y, p, t} with tonic's reader (overflow markers applied).
+    """One recording's bytes -> {x, y, p, t} (overflow markers applied, see :func:`read_events`).
 
-    Raises CorruptRecording for an empty file, a size that is not a multiple of 5 bytes, or
-    events outside the 34x34 sensor.
+    Raises CorruptRecording for an empty file, a file over ``RECORDING_MAX_BYTES``, a size that
+    is not a multiple of 5 bytes, events outside the 34x34 sensor, or timestamps past 2^32 us.
     """
-    from tonic.datasets import NMNIST as TonicNMNIST
-    from tonic.io import read_mnist_file
-
     if len(raw) == 0:
         raise CorruptRecording("empty file")
+    if len(raw) > RECORDING_MAX_BYTES:
+        raise CorruptRecording(_too_large(len(raw)))
     if len(raw) % 5:
         raise CorruptRecording(f"{len(raw)} bytes, not a multiple of 5 (5 bytes per event)")
-    ev = read_mnist_file(io.BytesIO(raw), dtype=TonicNMNIST.dtype, is_stream=True)
-    if len(ev) == 0:
+    ev = read_events(raw)
+    x, y, p, t = ev["x"], ev["y"], ev["p"], ev["t"]
+    if len(t) == 0:
         raise CorruptRecording("no events (only overflow markers)")
-    x, y, p, t = ev["x"], ev["y"], ev["p"], ev["t"]  # tonic's order is x, y, t, p
     if x.max() >= SENSOR[0] or y.max() >= SENSOR[1]:
         raise CorruptRecording(f"events outside the {SENSOR[0]}x{SENSOR[1]} sensor "
                                f"(x up to {x.max()}, y up to {y.max()})")
     if t.max() >= 2 ** 32:
-        raise CorruptRecording("timestamps beyond 2^32 us")
+        raise CorruptRecording(f"timestamps beyond 2^32 us (up to {int(t.max())} us)")
     order = np.argsort(t, kind="stable") if np.any(np.diff(t) < 0) else slice(None)
     return {"x": x[order].astype(np.uint8), "y": y[order].astype(np.uint8),
             "p": p[order].astype(np.uint8), "t": t[order].astype(np.uint32)}
+
+
+def _too_large(size: int) -> str:
+    return (f"{size} bytes, over the {RECORDING_MAX_BYTES} bytes a recording can hold "
+            f"(the largest N-MNIST recordings are ~100 KB)")
 
 
 # --- download and placement -----------------------------------------------------------------
@@ -140,18 +166,32 @@ def _tree_complete(folder: Path) -> bool:
 
 def _extract(zip_path: Path, root: Path, split: str, progress: bool, echo) -> None:
     """Extract a split's zip into ``root`` (tonic's layout) once; bad members are recorded in
-    ``<Split>/.skipped.json`` for the preprocessing summary."""
+    ``<Split>/.skipped.json`` for the preprocessing summary. ``<Split>/.extracting`` marks an
+    extraction under way until ``.extracted`` replaces it, so preprocessing can refuse a tree
+    whose extraction did not finish."""
     folder = root / SPLITS[split]
     if _tree_complete(folder):
         return
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise DownloadError(f"{folder} is a symbolic link or a file: {zip_path.name} is only "
+                            f"extracted into a plain folder (remove {folder}; to keep the data "
+                            f"elsewhere, link {root} itself or use another data root)")
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / ".extracting"
+    marker.write_text(f"{os.getpid()}\n")
     try:
-        n, skipped = extract_archive(zip_path, root, skip_damaged=True, progress=progress)
+        n, skipped = extract_archive(zip_path, root, skip_damaged=True, progress=progress,
+                                     limits=EXTRACT_LIMITS)
     except ArchiveError as e:
         raise DownloadError(f"{e}. Download it again, or place the files by hand "
                             f"(`plstm download nmnist --from DIR`).") from None
-    folder.mkdir(parents=True, exist_ok=True)
+    if n == 0:
+        raise DownloadError(f"{zip_path}: no recording could be extracted into {folder} "
+                            f"({len(skipped)} members refused or unreadable"
+                            + (f", first: {skipped[0]}" if skipped else "") + ")")
     (folder / ".skipped.json").write_text(json.dumps(skipped, indent=1))
     (folder / ".extracted").write_text(f"{n} files from {zip_path.name}\n")
+    marker.unlink(missing_ok=True)
     echo(f"extracted {n} files from {zip_path}" + (f"; skipped {len(skipped)} unreadable or "
                                                      f"unsafe members" if skipped else ""))
 
@@ -163,13 +203,18 @@ def _copy_tree(src: Path, dest: Path, progress: bool) -> int:
     from tqdm import tqdm
 
     files = sorted(p for p in src.rglob("*.bin") if p.is_file())
+    dest.mkdir(parents=True, exist_ok=True)
+    marker = dest / ".extracting"
+    marker.write_text(f"{os.getpid()}\n")
+    (dest / ".extracted").unlink(missing_ok=True)
     for f in tqdm(files, desc=f"copy {src.name}", unit="file", disable=not progress, leave=False):
         target = dest / f.relative_to(src)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
+        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
         shutil.copyfile(f, tmp)
         os.replace(tmp, target)
     (dest / ".extracted").write_text(f"{len(files)} files copied from {src}\n")
+    marker.unlink(missing_ok=True)
     return len(files)
 
 
@@ -194,7 +239,7 @@ def download_nmnist(root: Path | str = "data", from_dir: Path | None = None,
         if _tree_complete(root / r["folder"]) and dest.is_file():
             continue
         try:
-            download_file([r["url"]], dest, r["md5"], progress, dataset=source.name)
+            download_file([r["url"]], dest, r["md5"], progress, dataset=source.name, echo=echo)
         except DownloadError as e:
             failures.append((r, str(e).splitlines()[1:3]))
     if failures:
@@ -253,6 +298,38 @@ def _recordings(tree: Path):
     return found, missing
 
 
+def _unfinished(tree: Path) -> str | None:
+    """Why ``tree`` cannot be preprocessed yet (an extraction under way or killed), or None."""
+    marker = tree / ".extracting"
+    if not marker.is_file():
+        return None
+    text = marker.read_text().strip()
+    pid = int(text) if text.isdigit() else 0
+    if pid_alive(pid) and pid != os.getpid():
+        return f"{tree} is being extracted right now (process {pid}); preprocess when it is done"
+    return (f"the extraction into {tree} did not finish (a killed `plstm download`?): run the "
+            "download again, and then preprocess")
+
+
+def fingerprint(tree: Path) -> str:
+    """A digest of the recordings under ``tree`` (path, size, mtime) and of the decoding
+    settings: a cache made from other inputs or settings is not this tree's cache."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps({"decoder": DECODER, "max_bytes": RECORDING_MAX_BYTES,
+                                   "sensor": SENSOR}).encode())
+    recs, missing = _recordings(tree)
+    for _, p in recs:
+        st = p.stat()
+        h.update(f"{p.relative_to(tree)}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                 .encode("utf-8", "surrogateescape"))
+    h.update(json.dumps(missing).encode())
+    skipped = tree / ".skipped.json"
+    if skipped.is_file():
+        h.update(skipped.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def preprocess_split(source_root: Path, split: str, out: Path, progress: bool = True) -> dict:
     """Decode every recording of one split into a store at ``out``; returns the summary."""
     from tqdm import tqdm
@@ -263,8 +340,10 @@ def preprocess_split(source_root: Path, split: str, out: Path, progress: bool = 
             f"N-MNIST {split}: {tree} not found. Run `plstm download "
             f"{'synthetic-nmnist' if 'Synthetic' in str(source_root) else 'nmnist'}` first "
             "(or `--from DIR` with the zips or the extracted Train/ and Test/ folders).")
-    import tonic.io  # noqa: F401 - imported before the clock starts: the rate is decoding's
-
+    if why := _unfinished(tree):
+        raise DownloadError(f"N-MNIST {split}: {why}")
+    remove_stale(out.parent)
+    print_ = fingerprint(tree)
     recs, missing = _recordings(tree)
     skipped_file = tree / ".skipped.json"
     corrupt = [{"path": m.split(":")[0], "why": m.split(": ", 1)[-1]}
@@ -276,9 +355,9 @@ def preprocess_split(source_root: Path, split: str, out: Path, progress: bool = 
         for digit, path in bar:
             rel = str(path.relative_to(source_root))
             try:
-                ev = decode_recording(path.read_bytes(), rel)
+                ev = _decode_file(path, rel)
             except (CorruptRecording, OSError, ValueError, IndexError) as e:
-                corrupt.append({"path": rel, "why": str(e)})
+                corrupt.append({"path": shown(rel), "why": str(e)})
                 continue
             w.add(rel, {"label": digit}, events=ev)
             events += len(ev["t"])
@@ -287,32 +366,52 @@ def preprocess_split(source_root: Path, split: str, out: Path, progress: bool = 
                    "mean_events": round(events / max(w.n, 1), 1),
                    "corrupt": len(corrupt), "corrupt_files": corrupt,
                    "missing_digit_folders": missing, "seconds": round(seconds, 2),
-                   "recordings_per_s": round(len(recs) / max(seconds, 1e-9), 1)}
+                   "recordings_per_s": round(len(recs) / max(seconds, 1e-9), 1),
+                   "fingerprint": print_}
         w.commit(summary)
     return summary
+
+
+def _decode_file(path: Path, rel: str) -> dict[str, np.ndarray]:
+    """One recording file, its name and size checked before anything is read."""
+    if why := name_problem(rel):
+        raise CorruptRecording(f"{why}: a store cannot hold it")
+    size = path.stat().st_size
+    if size > RECORDING_MAX_BYTES:
+        raise CorruptRecording(_too_large(size))
+    return decode_recording(path.read_bytes(), rel)
 
 
 def preprocess_nmnist(root: Path | str = "data", progress: bool = True, echo=print,
                       source: NMNISTSource = NMNIST) -> dict[str, dict]:
     """``plstm preprocess nmnist``: both splits into ``root/NMNIST/cache/{train,test}``, once.
 
-    A split whose store exists is left alone (its stored summary is returned)."""
+    A split whose store was made from the same recordings with the same settings (its
+    fingerprint) is left alone (its stored summary is returned); one made from other inputs is
+    made again. A split whose extraction did not finish is refused."""
     src_root = source.root(root)
     out = {}
-    for split in SPLITS:
+    for split, folder in SPLITS.items():
         path = source.store_path(root, split)
+        tree = src_root / folder
         if Store.exists(path):
-            out[split] = {**Store(path).info, "cached": True}
-            continue
+            cached = Store(path).info
+            if not tree.is_dir() or (not _unfinished(tree)
+                                     and cached.get("fingerprint") == fingerprint(tree)):
+                out[split] = {**cached, "cached": True}
+                continue
+            if not _unfinished(tree):
+                echo(f"{source.name} {split}: the recordings under {tree} changed since the "
+                     f"cache was made: preprocessing again")
         out[split] = preprocess_split(src_root, split, path, progress)
         s = out[split]
         echo(f"{source.name} {split}: {s['recordings']} recordings, {s['events']} events, "
              f"{s['corrupt']} corrupt, {len(s['missing_digit_folders'])} digit folders missing, "
              f"{s['recordings_per_s']} recordings/s")
         for c in s["corrupt_files"]:
-            echo(f"  skipped {c['path']}: {c['why']}")
+            echo(f"  skipped {shown(c['path'])}: {c['why']}")
         for m in s["missing_digit_folders"]:
-            echo(f"  missing digit folder {m}")
+            echo(f"  missing digit folder {shown(m)}")
     return out
 
 

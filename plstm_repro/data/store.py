@@ -60,6 +60,9 @@ class StoreWriter:
         self.tables = {t: _spec(f) for t, f in tables.items()}
         self.records = _spec(records or {})
         self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        from ..stale import remove_stale
+
+        remove_stale(self.path.parent)  # the temporary stores of killed runs
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)
@@ -107,13 +110,17 @@ class StoreWriter:
                 n = len(a)
                 checked[(t, f)] = a.astype(dt, copy=False)
             counts[t] = n or 0
+        try:
+            for (t, f), a in checked.items():
+                self._files[(t, f)].write(np.ascontiguousarray(a).tobytes())
+            for f, (dt, _) in self.records.items():
+                self._files[("record", f)].write(np.asarray(records[f], dtype=dt).tobytes())
+            self._names.write(name + "\n")
+        except OSError as e:  # a full disk: name the store, not just the errno
+            raise OSError(e.errno, f"store: cannot write {self.path} (in {self.tmp}): "
+                                   f"{e.strerror or e}") from None
         for t, n in counts.items():  # only once every table passed its checks
             self._offsets[t].append(self._offsets[t][-1] + n)
-        for (t, f), a in checked.items():
-            self._files[(t, f)].write(np.ascontiguousarray(a).tobytes())
-        for f, (dt, _) in self.records.items():
-            self._files[("record", f)].write(np.asarray(records[f], dtype=dt).tobytes())
-        self._names.write(name + "\n")
         self.n += 1
 
     def commit(self, info: dict | None = None) -> Path:
