@@ -2,7 +2,10 @@
 
 By default the store is a local SQLite file ``runs/mlflow.db`` with artifacts under
 ``runs/mlartifacts`` (no server needed); ``MLFLOW_TRACKING_URI`` (read when a tracker is made,
-never at import) points it anywhere else, a shared ``mlflow server`` included.
+never at import) points it anywhere else, a shared ``mlflow server`` included. Several processes
+may share the local store: the first to open it creates it under a lock beside the database
+(``mlflow.db.lock``), busy writes are tried again, and a store that cannot be written (read-only,
+full, corrupt) is one :class:`TrackingStoreError` line naming it and the cause.
 
 Layout, made for comparing runs in the MLflow UI:
 
@@ -235,6 +238,8 @@ class GuardedClient:
         self._client, self._store, self._artifacts = client, store, artifacts
 
     def __getattr__(self, name):
+        if name.startswith("__") or name in ("_client", "_store", "_artifacts"):
+            raise AttributeError(name)  # not yet set (copy, pickle): no recursion into _client
         attr = getattr(self._client, name)
         if not callable(attr):
             return attr
