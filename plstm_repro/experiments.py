@@ -413,6 +413,17 @@ def check_scale(scale: str, artifact: Artifact | None = None) -> str:
     return scale
 
 
+def variant_overrides(artifact: Artifact | None, model: str) -> Overrides:
+    """What ``plstm train DATASET --model MODEL`` sets: the artifact's variant of that model,
+    all its settings (so the run is the one its table or figure shows, under the same label),
+    or only the model where the dataset has no artifact or the artifact no such variant. Of
+    several variants of one model (Fig. 3d's "LSTM" and "LSTM, t/100 (ours)"), the first."""
+    for var in artifact.variants if artifact is not None else ():
+        if var.overrides.get("model.name") == model:
+            return dict(var.overrides)
+    return {"model.name": model}
+
+
 def default_artifact(dataset: str) -> Artifact | None:
     """The artifact whose dataset this is, so ``plstm train DATASET`` picks up its settings."""
     for a in ARTIFACTS.values():
