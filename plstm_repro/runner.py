@@ -574,11 +574,10 @@ def preprocess(dataset: str, scale: str = "quick", overrides: list[str] | None =
     run does nothing); generated ones are built as ``train`` builds them and summarised."""
     from . import data
 
+    root = data.data_root(root, overrides)  # --root or --set data.root, one place
     if dataset in ("nmnist", "synthetic-nmnist", *data.GRID_FOLDERS):
-        return data.preprocess_dataset(dataset, root or Path("data"), progress, echo, speakers)
-    if root is not None:
-        overrides = [*(overrides or []), f"data.root={root}"]
-    return dataset_summary(dataset, scale, overrides)
+        return data.preprocess_dataset(dataset, root, progress, echo, speakers)
+    return dataset_summary(dataset, scale, [*(overrides or []), f"data.root={root}"])
 
 
 def dataset_summary(dataset: str, scale: str = "quick", overrides: list[str] | None = None,
