@@ -187,10 +187,10 @@ def _md_header(artifact: Artifact, scale: str, extra: str = "") -> list[str]:
              + f"; {sc.seeds} seed(s) planned." + (f" {extra}" if extra else ""), ""]
     if artifact.protocol:
         text = scale.endswith("-text")
-        lines += [("Where the paper's text is silent or differs from the authors' code "
-                   "(dannyneil/public_plstm at 3abf8de), this scale follows "
-                   + ("**the paper's text** (the authors' choices below are replaced by the "
-                      "text's reading)" if text else "**the authors' code**") + ":")]
+        lines += [("Where the paper's text is silent or differs from "
+                   f"{artifact.protocol_from}, this scale follows "
+                   + ("**the paper's text** (the choices below are replaced by the "
+                      "text's reading)" if text else f"**{artifact.protocol_from}**") + ":")]
         lines += [f"- {c.cited()}" for c in artifact.protocol] + [""]
     if artifact.deviations:
         lines += ["Where this code still differs from the paper or the authors' code:"]

@@ -10,7 +10,8 @@ from . import grid
 from .config import RunConfig, apply_overrides, config_hash, from_dict, to_dict
 from .data import check_dataset
 from .errors import CheckpointError, IncompleteReproduction, NonFiniteLoss, UserError
-from .experiments import ARTIFACTS, Artifact, Cell, check_scale, default_artifact, get_artifact
+from .experiments import ARTIFACTS, Artifact, Cell, check_scale, default_artifact, get_artifact, \
+    variant_overrides
 from .models import resolve_model_name
 from .tracking import (
     FAILED,
@@ -51,7 +52,7 @@ def resolve_train_config(dataset: str, model: str, scale: str = "quick", seed: i
     art = default_artifact(dataset)
     if art is not None:
         check_scale(scale, art)
-    chosen = {"data.name": dataset, "model.name": model, "seed": seed}
+    chosen = {"data.name": dataset, **variant_overrides(art, model), "seed": seed}
     cfg = art.config(scale, chosen) if art else apply_overrides(RunConfig(), chosen)
     cfg = apply_overrides(cfg, overrides or [])
     check_device(cfg.train.device)
@@ -579,11 +580,10 @@ def preprocess(dataset: str, scale: str = "quick", overrides: list[str] | None =
     run does nothing); generated ones are built as ``train`` builds them and summarised."""
     from . import data
 
+    root = data.data_root(root, overrides)  # --root or --set data.root, one place
     if dataset in ("nmnist", "synthetic-nmnist", *data.GRID_FOLDERS):
-        return data.preprocess_dataset(dataset, root or Path("data"), progress, echo, speakers)
-    if root is not None:
-        overrides = [*(overrides or []), f"data.root={root}"]
-    return dataset_summary(dataset, scale, overrides)
+        return data.preprocess_dataset(dataset, root, progress, echo, speakers)
+    return dataset_summary(dataset, scale, [*(overrides or []), f"data.root={root}"])
 
 
 def dataset_summary(dataset: str, scale: str = "quick", overrides: list[str] | None = None,

@@ -195,3 +195,68 @@ def test_backend_choice_and_checkpoints(monkeypatch):
     model.backend = "fused"
     with pytest.raises(ValueError, match="could not be built"):
         model(x, torch.zeros(1, 2))
+
+
+def ragged_tail_grads(backend: str, long: int):
+    """Issue 22: B = 16, T = 600, all but ``long`` samples end at step 30. The loss and the
+    parameters' gradient norm of the BN-LSTM in train()."""
+    torch.manual_seed(0)
+    model = BNLSTM(41, 32, time_scale=0.01, backend=backend)
+    B, T = 16, 600
+    x = torch.randn(B, T, 41)
+    t = torch.arange(T, dtype=torch.float64).expand(B, T)
+    lengths = torch.full((B,), 30)
+    lengths[:long] = T
+    _, (h, _) = model(x, t, lengths=lengths)
+    loss = h.pow(2).sum()
+    loss.backward()
+    grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+    return float(loss), grads
+
+
+@pytest.mark.parametrize("long", [2, 3])
+def test_a_tail_of_two_or_three_samples_keeps_the_gradient_sane(long):
+    """Per-step batch statistics over 2-3 samples multiplied the gradient at every tail step:
+    its norm was 1e11-1e17 here (13 with 5 samples left). Such steps now use the last
+    statistics over enough samples, in both backends alike."""
+    needs_ext()
+    loss_f, g_f = ragged_tail_grads("fused", long)
+    loss_r, g_r = ragged_tail_grads("reference", long)
+    assert torch.isfinite(g_f).all() and float(g_f.norm()) < 1e3, float(g_f.norm())
+    assert loss_f == pytest.approx(loss_r, rel=1e-4)
+    torch.testing.assert_close(g_f, g_r, rtol=1e-3, atol=1e-3 * float(g_r.abs().max()))
+
+
+def test_borrowed_tail_statistics_in_both_kernels():
+    """min_count 3 on the mask's counts 3, 3, 2, 1: steps 2 and 3 normalise with step 1's
+    moments as constants and report a count of 0; the C++ kernels and the PyTorch ops agree
+    (outputs and every gradient; the reference loop is compared in the test above)."""
+    needs_ext()
+    mask = torch.tensor([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    grads = []
+    for ops in (_ext.load_extension(), bn_fused.TorchOps):
+        _, inputs = gradcheck_case(ops, True)
+        res = bn_fused.FusedBNLSTM.apply(*inputs, mask, [], (1e-5, 1e-3, 1e-2), True, ops, 3)
+        assert res[9].tolist() == [3.0, 3.0, 0.0, 0.0]  # borrowed steps skip the running stats
+        assert torch.equal(res[5][2], res[5][1]) and torch.equal(res[7][3], res[7][1])
+        (res[0].sum() + res[2].pow(2).sum()).backward()
+        grads.append([res[0].detach()] + [v.grad for v in inputs])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_steps_past_max_steps_enter_the_last_slot_pooled():
+    """Steps 1-4 share slot 1 of max_steps 2: their moments enter it pooled (counts 8, 8, 8, 1),
+    not whichever came last (a 1-sample tail step of variance 0)."""
+    bn = SeqBatchNorm(1, 2, affine_bias=False, dtype=torch.float64)
+    means = torch.tensor([[0.0], [1.0], [2.0], [3.0], [5.0]], dtype=torch.float64)
+    vars_ = torch.tensor([[1.0], [1.0], [2.0], [3.0], [0.0]], dtype=torch.float64)
+    n = torch.tensor([8.0, 8.0, 8.0, 8.0, 1.0], dtype=torch.float64)
+    bn.update_running([(torch.tensor([0, 1, 1, 1, 1]), means, vars_, n)])
+    w = n[1:, None]
+    pm = (w * means[1:]).sum() / w.sum()
+    pv = (w * (vars_[1:] + (means[1:] - pm) ** 2)).sum() / w.sum()
+    unbiased = pv * 25 / 24
+    assert float(bn.running_mean[1]) == pytest.approx(0.1 * float(pm))
+    assert float(bn.running_var[1]) == pytest.approx(0.9 + 0.1 * float(unbiased))
+    assert float(bn.running_mean[0]) == pytest.approx(0.0)

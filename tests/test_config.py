@@ -87,6 +87,30 @@ def test_train_command_reads_the_artifact_settings():
     assert labels_for(art, cfg) == ("BN-LSTM", "highres")
 
 
+def test_train_command_runs_the_artifacts_variant_of_the_model():
+    """Issue 22: `plstm train nmnist --model bn` is Table 1's BN-LSTM (time in units of 100 ms,
+    label BN-LSTM), for every dataset with an artifact and every model it declares; a model the
+    artifact lacks, or a dataset without one, gets the model alone."""
+    cfg, art = resolve_train_config("nmnist", "bn", "quick", 0, [])
+    assert cfg.model.time_scale == 0.01 and labels_for(art, cfg)[0] == "BN-LSTM"
+    for dataset in ("sines", "sines2", "adding", "mnist", "digits", "nmnist", "synthetic-nmnist",
+                    "grid", "synthetic-grid"):
+        art = resolve_train_config(dataset, "lstm", "quick", 0, [])[1]
+        names = {v.overrides.get("model.name") for v in art.variants}
+        for var in art.variants:
+            model = var.overrides.get("model.name")
+            first = next(v for v in art.variants if v.overrides.get("model.name") == model)
+            cfg, _ = resolve_train_config(dataset, model, "quick", 0, [])
+            assert cfg == art.config("quick", {**first.overrides, "seed": 0}), (dataset, model)
+            assert labels_for(art, cfg)[0] == first.label
+        if "phased_gru" not in names:
+            cfg, _ = resolve_train_config(dataset, "phased_gru", "quick", 0, [])
+            assert cfg.model.name == "phased_gru"
+    # the user's --set still wins over the variant's settings
+    cfg, _ = resolve_train_config("nmnist", "bn", "quick", 0, ["model.time_scale=1"])
+    assert cfg.model.time_scale == 1.0
+
+
 def test_bucketed_batches_cover_every_sample_once_with_similar_lengths():
     import torch
 

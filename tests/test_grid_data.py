@@ -680,3 +680,27 @@ def test_synthetic_grid_is_labelled_learnable_and_reproducible(tmp_path):
     n, acc_audio = _nearest_neighbour_accuracy(np.array(audio), labels)
     _, acc_video = _nearest_neighbour_accuracy(np.array(video), labels)
     assert n >= 40 and acc_audio > 0.6 and acc_video > 0.25, (n, acc_audio, acc_video)
+
+
+def test_a_74_frame_video_that_covers_the_words_is_kept(tmp_path):
+    """Issue 22: many real GRID videos have 74 frames, the last in the final silence: kept,
+    and the summary counts the videos by frame count. A video ending before the last word
+    (here 40 frames = 1600 ms, words to 2350 ms) is truncated."""
+    src = tmp_path / "site"
+    voice = speechlike(3.0, 50_000, 0)
+    for sid, n in (("bbaf2n", N), ("pwbk1s", N - 1), ("lgiz8a", 40)):
+        write_mpg(src / f"video/s3/{sid}.mpg", frames(n))
+        write_wav(src / f"audio/s3/{sid}.wav", voice)
+        (src / "align/s3/align").mkdir(parents=True, exist_ok=True)
+        (src / f"align/s3/align/{sid}.align").write_text(align_text(sid))
+    root = tmp_path / "data"
+    msgs = []
+    download_grid(root, from_dir=src, echo=msgs.append)
+    s = preprocess_grid(root, progress=False, workers=1, echo=msgs.append)
+    assert s["counts"]["good"] == 2 and s["counts"]["frames_per_video"] == {"75": 1, "74": 1}
+    assert list(s["broken"]) == ["video_truncated"]
+    assert s["broken"]["video_truncated"][0].endswith("lgiz8a.mpg")
+    assert "2350 ms" in next(iter(s["broken_why"].values()))
+    assert any("frames per video: 75: 1, 74: 1" in m for m in msgs)
+    kept = sorted(Store(root / "GRID" / "cache" / sp).names for sp in ("train", "test"))
+    assert "s3/pwbk1s" in kept[0] + kept[1]

@@ -388,3 +388,22 @@ def test_cli_download_preprocess_train_eval_plot(tmp_path, monkeypatch):
     assert "| Test with rho = 0.4 |" in md and "90.67 ± 0.30" in md  # the paper's CNN, beside
     res, text = invoke("download", "nmnist", "--from", "nowhere")
     assert res.exit_code == 2 and "nowhere is not a folder" in text
+
+
+def test_cli_preprocess_reads_the_data_root_however_it_is_given(tmp_path, monkeypatch):
+    """Issue 22: `preprocess nmnist --set data.root=X` reads X (it used to read ./data and ask
+    for a download), as --root X does; both, naming different folders, is a one-line error."""
+    from test_cli import invoke, ok
+
+    monkeypatch.chdir(tmp_path)
+    write_tree(tmp_path / "src")
+    ok("download", "nmnist", "--from", "src", "--root", "elsewhere", "--no-progress")
+    out = ok("preprocess", "nmnist", "--set", "data.root=elsewhere", "--no-progress")
+    assert "train: 20 recordings" in out
+    out = ok("preprocess", "nmnist", "--root", "elsewhere", "--set", "data.root=elsewhere/",
+             "--no-progress")
+    assert '"recordings": 20' in out and '"cached": true' in out
+    res, out = invoke("preprocess", "nmnist", "--root", "data", "--set",
+                      "data.root=elsewhere", "--no-progress")
+    assert res.exit_code == 2 and "--root data and --set data.root=elsewhere" in out
+    assert "Traceback" not in out and len(set(out.strip().splitlines())) == 1

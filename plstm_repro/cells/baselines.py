@@ -15,6 +15,14 @@ BN-LSTM (recurrent batch normalisation, Cooijmans et al. 2016, eq. 6-8):
 with statistics kept per time step (steps past ``max_stat_steps`` share the last step's), batch
 statistics in ``train()`` over the samples still valid at that step, running statistics in
 ``eval()``; gamma starts at 0.1 as the authors recommend.
+
+A ragged batch's tail: a step whose valid samples are fewer than :func:`min_stat_count` of the
+batch's sequences normalises with the batch statistics of the last step that had enough, as
+constants (no gradient through them), and leaves the running statistics alone. Statistics over
+2-3 samples are no estimate: every normalised value is then about +-1 whatever the inputs, and
+when two samples nearly agree 1/sqrt(var + eps) (up to ~316) multiplies the recurrent gradient
+at every step of the tail: 1e11 after a 570-step tail of 2 samples, a non-finite loss on
+N-MNIST in random batches.
 """
 
 from __future__ import annotations
@@ -116,6 +124,18 @@ class InputBNLSTM(LSTM):
         return xin.masked_scatter(mask.unsqueeze(-1), self.bn(xin[mask]))
 
 
+def min_stat_count(sequences: int) -> int:
+    """Fewest valid samples a step needs for its own batch statistics, of a batch holding
+    ``sequences`` non-empty sequences: a quarter of them, at least 2 (at most all of them, so
+    that the first step always has its own)."""
+    return min(sequences, max(2, math.ceil(sequences / 4)))
+
+
+def batch_min_count(mask: Tensor | None, batch: int) -> int:
+    """:func:`min_stat_count` of a batch: ``mask`` [T, B] (prefix per sample) or None (all)."""
+    return min_stat_count(batch if mask is None else int(mask[0].sum()) if len(mask) else 0)
+
+
 class SeqBatchNorm(nn.Module):
     """Batch norm over the batch with separate statistics per time step (Cooijmans et al.)."""
 
@@ -130,12 +150,16 @@ class SeqBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(max_steps, features, **fk))
 
     def forward(self, v: Tensor, steps: Tensor, mask: Tensor | None,
-                pending: list | None = None) -> Tensor:
+                pending: list | None = None, min_count: int = 0,
+                last: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """Normalise ``v`` [S, B, D] at the time steps ``steps`` [S] (S = 1 inside a loop).
 
         ``mask`` [S, B] marks the samples whose statistics count (valid steps). In training the
         batch moments go to ``pending`` when given (applied later by ``update_running``, once per
-        sequence instead of once per step), else straight into the running statistics.
+        sequence instead of once per step), else straight into the running statistics. A step
+        with fewer than ``min_count`` valid samples uses the detached (mean, var) of the last
+        step that had enough: the last such step of ``v``, or ``last`` (S = 1); its moments go
+        out with a count of 0 (the running statistics ignore them).
         """
         idx = steps.clamp_max(self.max_steps - 1)
         if self.training:
@@ -148,6 +172,10 @@ class SeqBatchNorm(nn.Module):
                 denom = n.clamp_min(1.0)[:, None, None]
                 mean = (v * w).sum(1, keepdim=True) / denom
                 var = (((v - mean) * w) ** 2).sum(1, keepdim=True) / denom
+                own = n >= min_count
+                if not bool(own.all()):
+                    mean, var = self._borrowed(mean, var, own, last)
+                    n = torch.where(own, n, 0.0)
             moments = (idx, mean.detach().squeeze(1), var.detach().squeeze(1), n)
             if pending is None:
                 self.update_running([moments])
@@ -158,23 +186,55 @@ class SeqBatchNorm(nn.Module):
         out = (v - mean) * torch.rsqrt(var + self.eps) * self.weight
         return out if self.bias is None else out + self.bias
 
+    @staticmethod
+    def _borrowed(mean: Tensor, var: Tensor, own: Tensor, last):
+        """mean, var [S, 1, D] where the steps that are not ``own`` (a suffix: the mask is a
+        prefix per sample) take the last own step's moments, detached."""
+        k = int(own.sum())
+        if k:
+            src = mean[k - 1].detach(), var[k - 1].detach()
+        elif last is not None:
+            src = last
+        else:  # no step with enough samples yet: its own moments, as before
+            return mean, var
+        keep = own[:, None, None]
+        return torch.where(keep, mean, src[0]), torch.where(keep, var, src[1])
+
     @torch.no_grad()
     def update_running(self, pending: list) -> None:
-        """Exponential moving averages of (step, mean, biased var, count) moments, in order."""
+        """Exponential moving averages of (step, mean, biased var, count) moments, in order;
+        the steps sharing the last slot (past ``max_steps``) enter it once per call, pooled."""
         if not pending:
             return
         idx = torch.cat([p[0] for p in pending])
         mean = torch.cat([p[1] for p in pending])
         var = torch.cat([p[2] for p in pending])
         n = torch.cat([p[3] for p in pending]).unsqueeze(-1)
+        idx, mean, var, n = self._pool_last_slot(idx, mean, var, n)
         unbiased = var * n / (n - 1).clamp_min(1.0)
         seen = n > 0  # a step where every sample was padding leaves the statistics alone
         m = self.momentum
-        # steps past max_steps share the last slot: of their moments, one per call lands there
         self.running_mean[idx] = torch.where(seen, torch.lerp(self.running_mean[idx], mean, m),
                                              self.running_mean[idx])
         self.running_var[idx] = torch.where(seen, torch.lerp(self.running_var[idx], unbiased, m),
                                             self.running_var[idx])
+
+    def _pool_last_slot(self, idx, mean, var, n):
+        """The moments of every step in the last slot, pooled into one (count-weighted mean,
+        within- plus between-step variance): indexed assignment would keep just one of them,
+        the tail's last step, often over 1-2 samples."""
+        tail = idx == self.max_steps - 1
+        if int(tail.sum()) < 2:
+            return idx, mean, var, n
+        w = n[tail]
+        total = w.sum()
+        if total <= 0:
+            return idx[~tail], mean[~tail], var[~tail], n[~tail]
+        pm = (w * mean[tail]).sum(0, keepdim=True) / total
+        pv = (w * (var[tail] + (mean[tail] - pm) ** 2)).sum(0, keepdim=True) / total
+        keep = ~tail
+        return (torch.cat([idx[keep], idx[tail][:1]]), torch.cat([mean[keep], pm]),
+                torch.cat([var[keep], pv]), torch.cat([n[keep], total.view(1, 1)]))
 
 
 class BNLSTM(nn.Module):
@@ -293,22 +353,27 @@ class BNLSTM(nn.Module):
         T, B, _ = inp.shape
         steps = torch.arange(T, device=inp.device)
         hs, cs = [], []
+        least = batch_min_count(mask, B)
         for k, layer in enumerate(self.layers):
-            xw = layer.bn_x(inp @ layer.weight_ih.t(), steps, mask) + layer.bias
+            xw = layer.bn_x(inp @ layer.weight_ih.t(), steps, mask, min_count=least) + layer.bias
             h = inp.new_zeros(B, self.hidden_size) if state is None else state[0][k]
             c = inp.new_zeros(B, self.hidden_size) if state is None else state[1][k]
             outs, pend_h, pend_c = [], [], []
+            last_h = last_c = None  # the last moments of bn_h, bn_c with enough samples
             # samples still valid at step n: the batch is full until the shortest one ends
             full_until = T if mask is None else int(lengths.min())
             for n, xw_n in enumerate(xw.unbind(0)):
                 m_n = None if n < full_until else mask[n:n + 1]
                 s_n = steps[n:n + 1]
                 gates = xw_n + layer.bn_h((h @ layer.weight_hh.t()).unsqueeze(0), s_n, m_n,
-                                          pend_h)[0]
+                                          pend_h, least, last_h)[0]
                 gi, gf, gg, go = gates.chunk(4, -1)
                 c_new = torch.sigmoid(gf) * c + torch.sigmoid(gi) * torch.tanh(gg)
                 h_new = torch.sigmoid(go) * torch.tanh(
-                    layer.bn_c(c_new.unsqueeze(0), s_n, m_n, pend_c)[0])
+                    layer.bn_c(c_new.unsqueeze(0), s_n, m_n, pend_c, least, last_c)[0])
+                if self.training and float(pend_h[-1][3][0]) > 0:
+                    last_h = pend_h[-1][1][:, None], pend_h[-1][2][:, None]
+                    last_c = pend_c[-1][1][:, None], pend_c[-1][2][:, None]
                 if m_n is not None:
                     keep = m_n[0].unsqueeze(-1)
                     c_new, h_new = torch.where(keep, c_new, c), torch.where(keep, h_new, h)

@@ -18,7 +18,10 @@ through each batch norm with batch moments
     \partial a = \gamma \, r \, (\partial y - \overline{\partial y} - \hat a \,
     \overline{\partial y \, \hat a}), \qquad r = 1 / \sqrt{\sigma^2 + \epsilon}
 
-(means over the valid samples of the step), and ``gamma r dy`` with running statistics.
+(means over the valid samples of the step), and ``gamma r dy`` with running statistics. A step
+with fewer valid samples than ``min_count`` (a ragged batch's tail; see
+:func:`~plstm_repro.cells.baselines.min_stat_count`) normalises with the moments of the last
+step that had enough, as constants (``gamma r dy`` there too), and returns a count of 0.
 
 Two implementations of ``bn_forward`` / ``bn_backward`` with the same signatures: the C++
 kernels on the CPU (``csrc/bnlstm_ops.cpp``, built with the Phased LSTM's by :mod:`._ext`),
@@ -49,7 +52,7 @@ class TorchOps:
 
     @staticmethod
     def bn_forward(x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, running, eps_x, eps_h,
-                   eps_c, train, save):
+                   eps_c, train, save, min_count):
         T, B, F = x.shape
         H = w_hh.shape[1]
         G = 4 * H
@@ -57,10 +60,14 @@ class TorchOps:
         w = None if m is None else m.unsqueeze(-1)  # [T, B, 1]
         counts = (x.new_full((T,), float(B)) if m is None else m.sum(1).to(x.dtype))
         den = counts.clamp_min(1.0).unsqueeze(-1)  # [T, 1]
+        own = counts >= min_count  # a prefix of the steps
+        L = int(own.sum()) - 1  # the last step with its own moments (-1: none)
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
         empty = x.new_empty(0, G)
         if train:
             mx, vx, rx = _masked_moments(ax, w, den, eps_x)
+            if 0 <= L < T - 1:  # the tail borrows step L's moments
+                mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
         else:
             idx = torch.arange(T, device=x.device).clamp_max(running[0].shape[0] - 1)
             mx, rx = running[0][idx], torch.rsqrt(running[1][idx] + eps_x)
@@ -78,7 +85,11 @@ class TorchOps:
         for n in range(T):
             wn = None if w is None else w[n]
             ah = h @ w_hh.t()
-            if train:
+            borrow = train and 0 <= L < n
+            if borrow:
+                mhn, vhn, rhn = mh[L], vh[L], rh[L]
+                mh[n], vh[n] = mhn, vhn
+            elif train:
                 mhn, vhn, rhn = _masked_moments(ah, wn, den[n], eps_h)
                 mh[n], vh[n] = mhn, vhn
             else:
@@ -89,7 +100,10 @@ class TorchOps:
             zi, zf, zg, zo = z.chunk(4, 1)
             i, f, g, o = torch.sigmoid(zi), torch.sigmoid(zf), torch.tanh(zg), torch.sigmoid(zo)
             cn = f * c + i * g
-            if train:
+            if borrow:
+                mcn, vcn, rcn = mc[L], vc[L], rc[L]
+                mc[n], vc[n] = mcn, vcn
+            elif train:
                 mcn, vcn, rcn = _masked_moments(cn, wn, den[n], eps_c)
                 mc[n], vc[n] = mcn, vcn
             else:
@@ -105,8 +119,11 @@ class TorchOps:
                 h, c = torch.where(wn, hn, h), torch.where(wn, cn, c)
                 out[n] = torch.where(wn, hn, 0.0)
                 hh, a, ch, t = (torch.where(wn, v, 0.0) for v in (hh, a, ch, t))
+            rh[n], rc[n] = rhn, rcn
             if save:
-                hs[n], acts[n], chat[n], th[n], cs[n], rh[n], rc[n] = hh, a, ch, t, c, rhn, rcn
+                hs[n], acts[n], chat[n], th[n], cs[n] = hh, a, ch, t, c
+        if train:
+            counts = torch.where(own, counts, 0.0)
         res = [out, h.clone(), c.clone(), mx if train else empty, vx, mh, vh, mc, vc, counts]
         if save:
             res += [xs, hs, acts, cs, chat, th, rx, rh, rc]
@@ -114,7 +131,7 @@ class TorchOps:
 
     @staticmethod
     def bn_backward(gout, ghn, gcn, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out,
-                    saved, train):
+                    saved, train, min_count):
         xs, hs, acts, cs, chat, th, rx, rh, rc = saved
         T, B, F = x.shape
         H = w_hh.shape[1]
@@ -126,6 +143,7 @@ class TorchOps:
         dh, dc = ghn.clone(), gcn.clone()
         d_gc, d_bc = x.new_zeros(H, dtype=torch.float64), x.new_zeros(H, dtype=torch.float64)
         d_b, d_gx, d_gh = (x.new_zeros(G, dtype=torch.float64) for _ in range(3))
+        batch = [train and float(counts[n]) >= min_count for n in range(T)]
         for n in range(T - 1, -1, -1):
             wn = None if m is None else m[n].unsqueeze(-1)
             i, f, g, o = acts[n].chunk(4, 1)
@@ -137,7 +155,7 @@ class TorchOps:
             dy = dhv * o * (1 - t * t)  # d of bn_c's output (0 on padded rows)
             dzo = dhv * t * o * (1 - o)
             s1c, s2c = dy.sum(0), (dy * ch).sum(0)
-            dv = dy - s1c * inv[n] - ch * (s2c * inv[n]) if train else dy
+            dv = dy - s1c * inv[n] - ch * (s2c * inv[n]) if batch[n] else dy
             dcn = dc + gc * rc[n] * dv
             dz = torch.cat([dcn * g * i * (1 - i), dcn * cp * f * (1 - f),
                             dcn * i * (1 - g * g), dzo], 1)
@@ -146,8 +164,8 @@ class TorchOps:
                 dz = torch.where(wn, dz, 0.0)
                 dcp = torch.where(wn, dcp, dc)
             s1, s2x, s2h = dz.sum(0), (dz * xs[n]).sum(0), (dz * hs[n]).sum(0)
-            ux = dz - s1 * inv[n] - xs[n] * (s2x * inv[n]) if train else dz
-            uh = dz - s1 * inv[n] - hs[n] * (s2h * inv[n]) if train else dz
+            ux = dz - s1 * inv[n] - xs[n] * (s2x * inv[n]) if batch[n] else dz
+            uh = dz - s1 * inv[n] - hs[n] * (s2h * inv[n]) if batch[n] else dz
             dxn, dhn = gx * rx[n] * ux, gh * rh[n] * uh
             if wn is not None:
                 dxn, dhn = torch.where(wn, dxn, 0.0), torch.where(wn, dhn, 0.0)
@@ -185,12 +203,12 @@ class FusedBNLSTM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, mask, running, eps, train,
-                ops):
+                ops, min_count=0):
         res = ops.bn_forward(x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, running, *eps,
-                             train, True)
+                             train, True, min_count)
         out = res[0]
         ctx.save_for_backward(x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out, *res[10:])
-        ctx.train, ctx.ops = train, ops
+        ctx.train, ctx.ops, ctx.min_count = train, ops, min_count
         ctx.mark_non_differentiable(*res[3:10])
         return tuple(res[:10])
 
@@ -201,9 +219,10 @@ class FusedBNLSTM(torch.autograd.Function):
         ghn = torch.zeros_like(h0) if ghn is None else ghn.contiguous()
         gcn = torch.zeros_like(c0) if gcn is None else gcn.contiguous()
         grads = ctx.ops.bn_backward(gout, ghn, gcn, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc,
-                                    h0, c0, out, saved, ctx.train)
+                                    h0, c0, out, saved, ctx.train, ctx.min_count)
         dx, dw_ih, dw_hh, db, dgx, dgh, dgc, dbc, dh0, dc0 = grads
-        return (dx, dw_ih, dw_hh, db, dgx, dgh, dgc, dbc, dh0, dc0, None, None, None, None, None)
+        return (dx, dw_ih, dw_hh, db, dgx, dgh, dgc, dbc, dh0, dc0, None, None, None, None, None,
+                None)
 
 
 def bn_layer(x: Tensor, mask: Tensor, layer, h0: Tensor, c0: Tensor, train: bool, ops):
@@ -212,6 +231,8 @@ def bn_layer(x: Tensor, mask: Tensor, layer, h0: Tensor, c0: Tensor, train: bool
     moments). ``moments`` is (mean_x, var_x, mean_h, var_h, mean_c, var_c, counts) in train
     (for :meth:`SeqBatchNorm.update_running`), None in eval. Through :class:`FusedBNLSTM` when
     a gradient is needed; otherwise the forward kernel alone, saving nothing."""
+    from .baselines import min_stat_count
+
     bias = layer.bias
     for bn in (layer.bn_x, layer.bn_h):  # shifts of BN_x, BN_h (if any) add to the gates' bias
         if bn.bias is not None:
@@ -224,9 +245,11 @@ def bn_layer(x: Tensor, mask: Tensor, layer, h0: Tensor, c0: Tensor, train: bool
         for b in (bn.running_mean, bn.running_var)]
     eps = (float(layer.bn_x.eps), float(layer.bn_h.eps), float(layer.bn_c.eps))
     mask = mask.contiguous()
+    least = min_stat_count(x.shape[1] if not mask.numel() else int(mask[0].sum())
+                           if len(mask) else 0)
     if torch.is_grad_enabled() and any(v.requires_grad for v in args):
-        res = FusedBNLSTM.apply(*args, mask, running, eps, train, ops)
+        res = FusedBNLSTM.apply(*args, mask, running, eps, train, ops, least)
     else:
-        res = ops.bn_forward(args[0], mask, *args[1:], running, *eps, train, False)
+        res = ops.bn_forward(args[0], mask, *args[1:], running, *eps, train, False, least)
     out, h_n, c_n = res[0], res[1], res[2]
     return out, h_n, c_n, (tuple(res[3:10]) if train else None)

@@ -7,7 +7,9 @@
 //   In training BN uses the batch moments of the step over the samples still valid there (and
 //   returns them: the caller updates the running statistics); in eval the running statistics
 //   of step min(n, S - 1). Padded steps keep the state and output 0. The mask must be a prefix
-//   mask (valid at n implies valid at n - 1), as lengths give.
+//   mask (valid at n implies valid at n - 1), as lengths give. A training step with fewer than
+//   min_count valid samples (a ragged batch's tail) uses the last step's moments that had
+//   enough, as constants (see baselines.py: statistics over 2-3 samples blow up the gradient).
 //
 // The batch statistics need a step's whole [B, 4H] product before any element of it can be
 // normalised, so each product is written out (small register-blocked GEMMs on weights packed
@@ -288,7 +290,8 @@ struct Layer {
 template <typename scalar_t>
 std::vector<Tensor> bn_forward_impl(const Layer& p, const Tensor& h0, const Tensor& c0,
                                     const std::vector<Tensor>& running, double eps_x,
-                                    double eps_h, double eps_c, bool train, bool save) {
+                                    double eps_h, double eps_c, bool train, bool save,
+                                    int64_t min_count) {
   using V = Vectorized<scalar_t>;
   const int64_t T = p.x.size(0), B = p.x.size(1), F = p.x.size(2), H = p.w_hh.size(1);
   const int64_t G = 4 * H, S = B * H;
@@ -322,11 +325,15 @@ std::vector<Tensor> bn_forward_impl(const Layer& p, const Tensor& h0, const Tens
   scalar_t *cnp = cn.data(), *outp = out.data_ptr<scalar_t>();
   scalar_t* countp = counts.data_ptr<scalar_t>();
   const int64_t Sr = train ? 0 : running[0].size(0);  // running statistics' steps (eval)
+  int64_t last = -1;  // the last step with min_count valid rows: its moments serve the tail
 
   for (int64_t n = 0; n < T; ++n) {
     const bool* valid = mp ? mp + n * B : nullptr;
     const int64_t N = count_valid(valid, B);
-    countp[n] = static_cast<scalar_t>(N);
+    // too few rows for statistics: the last good step's moments, as constants; count 0 (the
+    // running statistics skip the step)
+    const bool borrow = train && N < min_count && last >= 0;
+    countp[n] = static_cast<scalar_t>(borrow ? 0 : N);
     const int64_t s = save ? n : 0, idx = std::min<int64_t>(n, Sr - 1);
     scalar_t* xh = xs.data_ptr<scalar_t>() + s * B * G;
     scalar_t* hh = hs.data_ptr<scalar_t>() + s * B * G;
@@ -338,8 +345,19 @@ std::vector<Tensor> bn_forward_impl(const Layer& p, const Tensor& h0, const Tens
     if (train) {
       scalar_t* m1 = mx.data_ptr<scalar_t>() + n * G;
       scalar_t* m2 = mh.data_ptr<scalar_t>() + n * G;
-      batch_moments(xh, B, G, valid, N, eps_x, m1, vx.data_ptr<scalar_t>() + n * G, rxs);
-      batch_moments(hh, B, G, valid, N, eps_h, m2, vh.data_ptr<scalar_t>() + n * G, rhs);
+      scalar_t* v1 = vx.data_ptr<scalar_t>() + n * G;
+      scalar_t* v2 = vh.data_ptr<scalar_t>() + n * G;
+      if (borrow) {
+        std::copy_n(mx.data_ptr<scalar_t>() + last * G, G, m1);
+        std::copy_n(vx.data_ptr<scalar_t>() + last * G, G, v1);
+        std::copy_n(mh.data_ptr<scalar_t>() + last * G, G, m2);
+        std::copy_n(vh.data_ptr<scalar_t>() + last * G, G, v2);
+        running_rstd(v1, G, eps_x, rxs);
+        running_rstd(v2, G, eps_h, rhs);
+      } else {
+        batch_moments(xh, B, G, valid, N, eps_x, m1, v1, rxs);
+        batch_moments(hh, B, G, valid, N, eps_h, m2, v2, rhs);
+      }
       mxs = m1;
       mhs = m2;
     } else {
@@ -378,7 +396,15 @@ std::vector<Tensor> bn_forward_impl(const Layer& p, const Tensor& h0, const Tens
     }
     if (train) {
       scalar_t* m3 = mc.data_ptr<scalar_t>() + n * H;
-      batch_moments(cnp, B, H, valid, N, eps_c, m3, vc.data_ptr<scalar_t>() + n * H, rcs);
+      scalar_t* v3 = vc.data_ptr<scalar_t>() + n * H;
+      if (borrow) {
+        std::copy_n(mc.data_ptr<scalar_t>() + last * H, H, m3);
+        std::copy_n(vc.data_ptr<scalar_t>() + last * H, H, v3);
+        running_rstd(v3, H, eps_c, rcs);
+      } else {
+        batch_moments(cnp, B, H, valid, N, eps_c, m3, v3, rcs);
+        last = n;
+      }
       mcs = m3;
     } else {
       mcs = running[4].data_ptr<scalar_t>() + idx * H;
@@ -419,7 +445,7 @@ template <typename scalar_t>
 std::vector<Tensor> bn_backward_impl(const Tensor& gout, const Tensor& ghn, const Tensor& gcn,
                                      const Layer& p, const Tensor& h0, const Tensor& c0,
                                      const Tensor& out, const std::vector<Tensor>& sv,
-                                     bool train) {
+                                     bool train, int64_t min_count) {
   using V = Vectorized<scalar_t>;
   constexpr int64_t L = lanes<scalar_t>();
   const Tensor &xs = sv[0], &hs = sv[1], &acts = sv[2], &cs = sv[3], &chat = sv[4], &th = sv[5];
@@ -454,6 +480,8 @@ std::vector<Tensor> bn_backward_impl(const Tensor& gout, const Tensor& ghn, cons
   for (int64_t n = T - 1; n >= 0; --n) {
     const bool* valid = mp ? mp + n * B : nullptr;
     const int64_t N = count_valid(valid, B);
+    // the step's own batch statistics (else constants: see bn_forward_impl)
+    const bool own = train && N >= min_count;
     const V invN(scalar_t(1) / static_cast<scalar_t>(std::max<int64_t>(N, 1)));
     const scalar_t* xh = xs.data_ptr<scalar_t>() + n * B * G;
     const scalar_t* hh = hs.data_ptr<scalar_t>() + n * B * G;
@@ -489,7 +517,7 @@ std::vector<Tensor> bn_backward_impl(const Tensor& gout, const Tensor& ghn, cons
         const V dy = V::loadu(dbcv.data() + o + j, nl);
         const V a = V::loadu(gc + j, nl) * V::loadu(rcs + j, nl);
         V dv = dy;
-        if (train)
+        if (own)
           dv = dy - V::loadu(s1c.data() + j, nl) * invN -
                V::loadu(chs + o + j, nl) * (V::loadu(s2c.data() + j, nl) * invN);
         const V dcn = V::loadu(dcp + o + j, nl) + a * dv;
@@ -520,7 +548,7 @@ std::vector<Tensor> bn_backward_impl(const Tensor& gout, const Tensor& ghn, cons
       for_lanes<scalar_t>(G, [&](int64_t j, int64_t nl) {
         const V d = V::loadu(dzb + j, nl);
         V ux = d, uh = d;
-        if (train) {
+        if (own) {
           const V m1 = V::loadu(s1.data() + j, nl) * invN;
           ux = d - m1 - V::loadu(xh + b * G + j, nl) * (V::loadu(s2x.data() + j, nl) * invN);
           uh = d - m1 - V::loadu(hh + b * G + j, nl) * (V::loadu(s2h.data() + j, nl) * invN);
@@ -590,12 +618,13 @@ Layer make_layer(const Tensor& x, const Tensor& mask, const Tensor& w_ih, const 
 // x [T, B, F], mask [T, B] bool (prefix) or empty, w_ih [4H, F], w_hh [4H, H], bias, gx, gh [4H],
 // gc, bc [H], h0, c0 [B, H]; running = 6 tensors (mean, var of x, h, c; [S, 4H] / [S, H]) in
 // eval, none in train. Returns out [T, B, H], h_n, c_n, the batch moments (mean_x, var_x,
-// mean_h, var_h, mean_c, var_c: [T, D], empty in eval), counts [T]; with save, what
+// mean_h, var_h, mean_c, var_c: [T, D], empty in eval), counts [T] (0 where a train step had
+// fewer than min_count valid rows and used the last such step's moments); with save, what
 // bn_backward takes: x^, h^, activations, c, c^, tanh(bn_c), rstd_x, rstd_h, rstd_c.
 std::vector<Tensor> bn_forward(Tensor x, Tensor mask, Tensor w_ih, Tensor w_hh, Tensor bias,
                                Tensor gx, Tensor gh, Tensor gc, Tensor bc, Tensor h0, Tensor c0,
                                std::vector<Tensor> running, double eps_x, double eps_h,
-                               double eps_c, bool train, bool save) {
+                               double eps_c, bool train, bool save, int64_t min_count) {
   const Layer p = make_layer(x, mask, w_ih, w_hh, bias, gx, gh, gc, bc);
   check_cpu(h0, "bn h0");
   check_cpu(c0, "bn c0");
@@ -603,7 +632,8 @@ std::vector<Tensor> bn_forward(Tensor x, Tensor mask, Tensor w_ih, Tensor w_hh, 
   for (const Tensor& r : running) check_cpu(r, "bn running statistics");
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_forward", [&] {
-    res = bn_forward_impl<scalar_t>(p, h0, c0, running, eps_x, eps_h, eps_c, train, save);
+    res = bn_forward_impl<scalar_t>(p, h0, c0, running, eps_x, eps_h, eps_c, train, save,
+                                    min_count);
   });
   return res;
 }
@@ -613,13 +643,13 @@ std::vector<Tensor> bn_forward(Tensor x, Tensor mask, Tensor w_ih, Tensor w_hh, 
 std::vector<Tensor> bn_backward(Tensor gout, Tensor ghn, Tensor gcn, Tensor x, Tensor mask,
                                 Tensor w_ih, Tensor w_hh, Tensor bias, Tensor gx, Tensor gh,
                                 Tensor gc, Tensor bc, Tensor h0, Tensor c0, Tensor out,
-                                std::vector<Tensor> saved, bool train) {
+                                std::vector<Tensor> saved, bool train, int64_t min_count) {
   const Layer p = make_layer(x, mask, w_ih, w_hh, bias, gx, gh, gc, bc);
   for (const Tensor* t : {&gout, &ghn, &gcn, &h0, &c0, &out}) check_cpu(*t, "bn_backward input");
   TORCH_CHECK(saved.size() == 9, "bn_backward: expected the 9 saved tensors");
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bn_backward", [&] {
-    res = bn_backward_impl<scalar_t>(gout, ghn, gcn, p, h0, c0, out, saved, train);
+    res = bn_backward_impl<scalar_t>(gout, ghn, gcn, p, h0, c0, out, saved, train, min_count);
   });
   return res;
 }

@@ -27,6 +27,20 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def data_root(root: Path | str | None, overrides: list[str] | None = None) -> Path:
+    """Where a command reads the datasets: its ``--root`` option or a ``--set data.root=...``
+    (both: they must name the same folder), else the config's default. One rule for every
+    command, so that a root given either way is the one used."""
+    from ..config import RunConfig, apply_overrides
+
+    sets = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "data.root"]
+    cfg = apply_overrides(RunConfig(), sets)
+    if root is not None and sets and Path(root) != Path(cfg.data.root):
+        raise ValueError(f"--root {root} and --set data.root={cfg.data.root} name different "
+                         "data roots; give one of them")
+    return Path(root) if root is not None else Path(cfg.data.root)
+
+
 def check_dataset(name: str) -> str:
     if name not in DATASETS:
         raise ValueError(f"dataset: unknown {name!r}; valid: {', '.join(DATASETS)}")

@@ -76,7 +76,9 @@ Preprocessing (:func:`preprocess_grid`), per utterance, over a process pool:
 - labels: the word segments of the ``.align`` file without ``sil`` and ``sp``, as indices into
   ``VOCABULARY`` with start and end in ms.
 - broken inputs are reported with their paths, never a crash halfway: unreadable video,
-  truncated video (fewer than 75 frames), no face in any frame, missing video/audio/alignment,
+  truncated video (fewer than 75 frames *and* ending before the last word does: many real
+  videos have 74 frames, their last one in the final silence, and are kept), no face in any
+  frame, missing video/audio/alignment,
   unreadable or empty wav, audio shorter than the video (by more than one 40 ms frame),
   unreadable alignment (or a word outside the vocabulary, or times past the video), and an
   alignment whose words differ from the sentence its id spells.
@@ -483,17 +485,19 @@ def process_utterance(video: Path | None, audio: Path | None, align: Path | None
         path = video
         frames, no_face = read_face_crops(video)
         n = len(frames)
-        if n < N_FRAMES:
-            raise _Broken("video_truncated", f"{video}: {n} frames, expected {N_FRAMES}")
-        t2 = time.process_time()
         video_ms = n * FRAME_MS
+        last = max(b for _, _, b in words)
+        if n < N_FRAMES and last > video_ms:  # short, and missing speech (not just silence)
+            raise _Broken("video_truncated", f"{video}: {n} frames ({video_ms:.0f} ms) end "
+                                             f"before the words do ({last:.0f} ms); expected "
+                                             f"{N_FRAMES}")
+        t2 = time.process_time()
         path = audio
         audio_ms = len(sig) * 1000.0 / rate
         if audio_ms < video_ms - AUDIO_SLACK_MS:
             raise _Broken("audio_short", f"{audio}: {audio_ms:.0f} ms of audio for "
                                          f"{video_ms:.0f} ms of video")
         path = align
-        last = max(b for _, _, b in words)
         if last > video_ms + FRAME_MS:
             raise _Broken("align_bad", f"{align}: words end at {last:.0f} ms, after the "
                                        f"{video_ms:.0f} ms video (units are 1/25000 s)")
@@ -916,7 +920,7 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
     }
     counts = {"sentences": len(tasks), "good": 0, "broken": 0, "train": 0, "test": 0,
               "video_frames": 0, "no_face_frames": 0, "files_with_no_face_frames": 0,
-              "mfcc_frames": 0, "words": 0}
+              "mfcc_frames": 0, "words": 0, "frames_per_video": {}}
     broken: dict[str, list[str]] = {}
     why: dict[str, str] = {}
     rates: dict[str, int] = {}
@@ -947,6 +951,8 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
             counts["good"] += 1
             counts[split] += 1
             counts["video_frames"] += r["frames"]
+            per = counts["frames_per_video"]  # how many kept videos have each frame count
+            per[str(r["frames"])] = per.get(str(r["frames"]), 0) + 1
             counts["no_face_frames"] += r["no_face"]
             counts["files_with_no_face_frames"] += r["no_face"] > 0
             counts["mfcc_frames"] += r["mfcc_frames"]
@@ -989,7 +995,10 @@ def preprocess_grid(root: Path, speakers: list[int] | None = None, progress: boo
         wtr.commit({**summary, "split": "train"})
     echo(f"GRID: {counts['good']} utterances ({counts['train']} train, {counts['test']} test) "
          f"from {len(speakers)} speakers in {wall:.1f} s with {workers} workers; "
-         f"{counts['broken']} broken; {counts['no_face_frames']} frames without a face")
+         f"{counts['broken']} broken; {counts['no_face_frames']} frames without a face; "
+         "frames per video: " + (", ".join(f"{k}: {v}" for k, v in
+                                        sorted(counts["frames_per_video"].items(),
+                                               key=lambda kv: -int(kv[0]))) or "none"))
     for kind, paths in summary["broken"].items():
         echo(f"GRID: broken ({kind}, {len(paths)}): " + ", ".join(paths[:20])
              + (" ..." if len(paths) > 20 else ""))

@@ -15,7 +15,11 @@ stream's input is held from its latest sample. With Phased LSTM cells:
   in the closed phase (k = 0): the layer updates exactly when its input arrives and keeps its
   state otherwise (eq. 11), so held inputs are never seen;
 - the merged layers learn tau, drawn from U(10, 1000) ms (Merged-1) and U(500, 3000) ms
-  (Merged-2), uniform as in the paper's text, with r_on = 0.05 and s ~ U(0, tau).
+  (Merged-2), uniform as in the paper's text, and s ~ U(0, tau); r_on is the artifact's
+  declared choice (the paper gives none for GRID). The learned time parameters are stored so
+  that Adam moves them: tau as log(tau / 1 ms) (always positive, relative steps of ~lr) and s
+  in seconds (steps of ~lr s = 1 ms), not in raw milliseconds, where a step of ~lr ms leaves
+  them where they started (:func:`learnable_time`).
 
 With LSTM or BN-LSTM cells the same network sees both streams on the same union clock, each
 stream's last sample held, and the time (in seconds) as an extra input of every layer, as the
@@ -27,11 +31,43 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from .cnn import GridVideoFrontEnd
 
 STREAM_R_ON = 0.125  # 1/8: exact in binary, so a sample lands exactly on phi = r_on / 2
 MERGED_TAU = ((10.0, 1000.0), (500.0, 3000.0))  # ms, uniform (sec. 3.4)
+
+
+class _LogTau(nn.Module):
+    """tau = exp(raw) ms: positive by construction (no silent clamp of a negative period)."""
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return raw.exp()
+
+    def right_inverse(self, tau: Tensor) -> Tensor:
+        return tau.log()
+
+
+class _Seconds(nn.Module):
+    """shift = 1000 raw ms: stored in seconds so that an Adam step (~lr) is ~1 ms."""
+
+    def forward(self, raw: Tensor) -> Tensor:
+        return raw * 1000.0
+
+    def right_inverse(self, shift: Tensor) -> Tensor:
+        return shift / 1000.0
+
+
+def learnable_time(rnn: nn.Module) -> nn.Module:
+    """Re-parametrise a Phased LSTM's learned tau and shift (kept in ms for the forward pass)
+    so that Adam at lr 1e-3 moves them: tau by ~0.1% and s by ~1 ms per step. Buffers (fixed
+    time gates) are left alone."""
+    for k in range(rnn.num_layers):
+        for name, unit in ((f"tau_l{k}", _LogTau), (f"shift_l{k}", _Seconds)):
+            if name in rnn._parameters:
+                parametrize.register_parametrization(rnn, name, unit())
+    return rnn
 
 
 def union_timeline(tv: Tensor, lv: Tensor, ta: Tensor, la: Tensor):
@@ -76,7 +112,7 @@ class GridFusion(nn.Module):
     def __init__(self, cell: str = "phased_lstm", num_outputs: int = 51, audio_features: int = 39,
                  clocks: dict | None = None, video_hidden: int = 110, audio_hidden: int = 150,
                  merged: tuple[int, int] = (250, 250), r_on: float = 0.05, leak: float = 1e-3,
-                 time_scale: float = 1e-3, merged_tau=MERGED_TAU):
+                 time_scale: float = 1e-3, merged_tau=MERGED_TAU, learn_time: bool = True):
         super().__init__()
         from ..cells import BNLSTM, LSTM, PhasedLSTM
 
@@ -106,8 +142,9 @@ class GridFusion(nn.Module):
                 self.layers[name] = rnn
             else:
                 lo, hi = merged_tau[0 if name == "merged1" else 1]
-                self.layers[name] = PhasedLSTM(fin, hid, r_on=r_on, leak=leak,
-                                               tau_init=(lo, hi), tau_dist="uniform")
+                self.layers[name] = learnable_time(PhasedLSTM(
+                    fin, hid, r_on=r_on, leak=leak, tau_init=(lo, hi), tau_dist="uniform",
+                    learn_time=learn_time))
         self.head = nn.Linear(merged[1], num_outputs)
 
     @property
