@@ -232,17 +232,21 @@ def test_borrowed_tail_statistics_in_both_kernels():
     moments as constants and report a count of 0; the C++ kernels and the PyTorch ops agree
     (outputs and every gradient; the reference loop is compared in the test above)."""
     needs_ext()
+    from plstm_repro.cells.compiled import CompiledOps
+
     mask = torch.tensor([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
     grads = []
-    for ops in (_ext.load_extension(), bn_fused.TorchOps):
+    # the C++ kernels, the PyTorch ops and the GPU path's step functions (run eagerly here)
+    for ops in (_ext.load_extension(), bn_fused.TorchOps, CompiledOps(compile=False)):
         _, inputs = gradcheck_case(ops, True)
         res = bn_fused.FusedBNLSTM.apply(*inputs, mask, [], (1e-5, 1e-3, 1e-2), True, ops, 3)
         assert res[9].tolist() == [3.0, 3.0, 0.0, 0.0]  # borrowed steps skip the running stats
         assert torch.equal(res[5][2], res[5][1]) and torch.equal(res[7][3], res[7][1])
         (res[0].sum() + res[2].pow(2).sum()).backward()
         grads.append([res[0].detach()] + [v.grad for v in inputs])
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b)
+    for other in grads[1:]:
+        for a, b in zip(grads[0], other):
+            torch.testing.assert_close(a, b)
 
 
 def test_steps_past_max_steps_enter_the_last_slot_pooled():

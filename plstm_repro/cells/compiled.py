@@ -95,37 +95,37 @@ def _moments(v, w, den, eps):
     return mean, var, torch.rsqrt(var + eps)
 
 
-def bn_step_fwd(ah, xs_n, h, c, w, den, bias, gx, gh, gc, bc, mh_n, rh_n, mc_n, rc_n, eps_h,
-                eps_c, train: bool):
+def bn_step_fwd(ah, xs_n, h, c, w, den, own, bias, gx, gh, gc, bc, mh_n, vh_n, rh_n, mc_n,
+                vc_n, rc_n, eps_h, eps_c, train: bool):
     """One BN-LSTM step after the GEMM ah = h W_hh^T. ``w`` [B, 1] bool (valid rows), ``den``
-    [1] their count (>= 1). In train the moments of ah and c_n are computed here (mh_n.. unused),
-    in eval the running ones are given. Returns the new (h, c), the output row, what the
-    backward keeps (hh, acts, c^, tanh) and the moments (mh, vh, rh, mc, vc, rc)."""
+    [1] their count (>= 1). In train the moments of ah and c_n are computed here where ``own``
+    [1] (bool) is set, and the given ones (a ragged tail's borrowed moments) are used where it
+    is not; in eval the running ones are given. Returns the new (h, c), the output row, what
+    the backward keeps (hh, acts, c^, tanh) and the moments (mh, vh, rh, mc, vc, rc)."""
     if train:
-        mh_n, vh, rh_n = _moments(ah, w, den, eps_h)
-    else:
-        vh = mh_n
+        mh_n, vh_n, rh_n = (torch.where(own, a, b) for a, b in
+                            zip(_moments(ah, w, den, eps_h), (mh_n, vh_n, rh_n)))
     hh = (ah - mh_n) * rh_n
     z = (xs_n * gx + bias) + hh * gh
     zi, zf, zg, zo = z.chunk(4, 1)
     i, f, g, o = torch.sigmoid(zi), torch.sigmoid(zf), torch.tanh(zg), torch.sigmoid(zo)
     cn = f * c + i * g
     if train:
-        mc_n, vc, rc_n = _moments(cn, w, den, eps_c)
-    else:
-        vc = mc_n
+        mc_n, vc_n, rc_n = (torch.where(own, a, b) for a, b in
+                            zip(_moments(cn, w, den, eps_c), (mc_n, vc_n, rc_n)))
     ch = (cn - mc_n) * rc_n
     t = torch.tanh(ch * gc + bc)
     hn = o * t
     a = torch.cat([i, f, g, o], 1)
     return (torch.where(w, hn, h), torch.where(w, cn, c), torch.where(w, hn, 0.0),
             torch.where(w, hh, 0.0), torch.where(w, a, 0.0), torch.where(w, ch, 0.0),
-            torch.where(w, t, 0.0), mh_n, vh, rh_n, mc_n, vc, rc_n)
+            torch.where(w, t, 0.0), mh_n, vh_n, rh_n, mc_n, vc_n, rc_n)
 
 
 def bn_step_bwd(dh, gout_n, dc, acts_n, th_n, ch_n, cp, xs_n, hs_n, rx_n, rh_n, rc_n, w, inv,
-                gx, gh, gc, acc_gc, acc_bc, acc_b, acc_gx, acc_gh, train: bool):
-    """One BN-LSTM BPTT step before the carry GEMM. Returns (d ax, d ah [B, 4H] (0 at padded
+                own, gx, gh, gc, acc_gc, acc_bc, acc_b, acc_gx, acc_gh, train: bool):
+    """One BN-LSTM BPTT step before the carry GEMM (through the batch moments where ``own``
+    [1] is set in train; a borrowed tail's moments are constants). Returns (d ax, d ah [B, 4H] (0 at padded
     rows), dh_keep, dc_{n-1}, the float64 sums for gamma_c, beta_c, b, gamma_x, gamma_h);
     d h_{n-1} = dh_keep + d ah W_hh (padded rows keep their dh: their d ah is 0)."""
     i, f, g, o = acts_n.chunk(4, 1)
@@ -134,14 +134,14 @@ def bn_step_bwd(dh, gout_n, dc, acts_n, th_n, ch_n, cp, xs_n, hs_n, rx_n, rh_n, 
     dy = dhv * o * (1 - t * t)
     dzo = dhv * t * o * (1 - o)
     s1c, s2c = dy.sum(0), (dy * ch).sum(0)
-    dv = dy - s1c * inv - ch * (s2c * inv) if train else dy
+    dv = torch.where(own, dy - s1c * inv - ch * (s2c * inv), dy) if train else dy
     dcn = dc + gc * rc_n * dv
     dz = torch.cat([dcn * g * i * (1 - i), dcn * cp * f * (1 - f), dcn * i * (1 - g * g), dzo], 1)
     dz = torch.where(w, dz, 0.0)
     dcp = torch.where(w, dcn * f, dc)
     s1, s2x, s2h = dz.sum(0), (dz * xs_n).sum(0), (dz * hs_n).sum(0)
-    ux = dz - s1 * inv - xs_n * (s2x * inv) if train else dz
-    uh = dz - s1 * inv - hs_n * (s2h * inv) if train else dz
+    ux = torch.where(own, dz - s1 * inv - xs_n * (s2x * inv), dz) if train else dz
+    uh = torch.where(own, dz - s1 * inv - hs_n * (s2h * inv), dz) if train else dz
     dxn = torch.where(w, gx * rx_n * ux, 0.0)
     dhn = torch.where(w, gh * rh_n * uh, 0.0)
     f64 = torch.float64
@@ -303,7 +303,7 @@ class CompiledOps:
 
     # ----------------------------------------------------------------------------- BN-LSTM
     def bn_forward(self, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, running, eps_x,
-                   eps_h, eps_c, train, save):
+                   eps_h, eps_c, train, save, min_count):
         from .bn_fused import _masked_moments
 
         x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0 = _plain(x, w_ih, w_hh, bias, gx, gh, gc, bc,
@@ -316,11 +316,18 @@ class CompiledOps:
         w = m.unsqueeze(-1)
         counts = m.sum(1).to(x.dtype)
         den = counts.clamp_min(1.0).unsqueeze(-1)  # [T, 1]
+        # a ragged batch's tail (after step L: fewer than min_count valid samples) normalises
+        # with step L's moments, as constants (cells.baselines.min_stat_count says why)
+        own = counts >= min_count if train else torch.ones_like(counts, dtype=torch.bool)
+        L = int(own.sum()) - 1
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
         empty = x.new_empty(0, G)
         if train:  # the input side of every step at once
             mx, vx, rx = _masked_moments(ax, w, den, eps_x)
-            mh_all = rh_all = mc_all = rc_all = x.new_zeros(T, 1)
+            if 0 <= L < T - 1:
+                mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
+            mh_all = vh_all = rh_all = x.new_zeros(T, G)
+            mc_all = vc_all = rc_all = x.new_zeros(T, H)
         else:
             S = [running[i].shape[0] - 1 for i in (0, 2, 4)]
             idx = torch.arange(T, device=x.device)
@@ -330,13 +337,18 @@ class CompiledOps:
             ih, ic = idx.clamp_max(S[1]), idx.clamp_max(S[2])
             mh_all, rh_all = running[2][ih], torch.rsqrt(running[3][ih] + eps_h)
             mc_all, rc_all = running[4][ic], torch.rsqrt(running[5][ic] + eps_c)
+            vh_all, vc_all = mh_all, mc_all  # unused in eval
         xs = torch.where(w, (ax - mx.unsqueeze(1)) * rx.unsqueeze(1), 0.0)
         h, c, wt = h0, c0, w_hh.t()
         keep = {k: [] for k in ("out", "hh", "a", "ch", "t", "c", "mh", "vh", "rh", "mc", "vc",
                                 "rc")}
+        own = own.unsqueeze(-1)  # [T, 1]
+        given = [mh_all, vh_all, rh_all, mc_all, vc_all, rc_all]
         for n in range(T):
-            args = (h @ wt, xs[n], h, c, w[n], den[n], bias, gx, gh, gc, bc, mh_all[n],
-                    rh_all[n], mc_all[n], rc_all[n], eps_h, eps_c, train)
+            if n == L + 1 and L >= 0:  # the tail borrows step L's moments
+                given = [[v] * T for v in (r[7], r[8], r[9], r[10], r[11], r[12])]
+            args = (h @ wt, xs[n], h, c, w[n], den[n], own[n], bias, gx, gh, gc, bc,
+                    *(v[n] for v in given), eps_h, eps_c, train)
             step = step or self._step("bn_fwd", args)
             r = step(*args)
             h, c = r[0], r[1]
@@ -353,13 +365,15 @@ class CompiledOps:
             moments = [mx, vx, st["mh"], st["vh"], st["mc"], st["vc"]]
         else:
             moments = [empty, empty, empty, empty, empty[:, :H], empty[:, :H]]
+        if train:  # the tail's moments are not its own: the running statistics ignore them
+            counts = torch.where(own[:, 0], counts, 0.0)
         res = [st["out"], h.clone(), c.clone(), *moments, counts]
         if save:
             res += [xs, st["hh"], st["a"], st["c"], st["ch"], st["t"], rx, st["rh"], st["rc"]]
         return res
 
     def bn_backward(self, gout, ghn, gcn, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out,
-                    saved, train):
+                    saved, train, min_count):
         xs, hs, acts, cs, chat, th, rx, rh, rc = _plain(*saved)
         x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, out = _plain(x, w_ih, w_hh, bias, gx, gh, gc,
                                                                   bc, h0, c0, out)
@@ -369,7 +383,9 @@ class CompiledOps:
         step = None
         m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
         w = m.unsqueeze(-1)
-        inv = (1.0 / m.sum(1).to(x.dtype).clamp_min(1.0)).unsqueeze(-1)  # [T, 1]
+        counts = m.sum(1).to(x.dtype)
+        own = (counts >= min_count).unsqueeze(-1)  # [T, 1]: steps with their own moments
+        inv = (1.0 / counts.clamp_min(1.0)).unsqueeze(-1)  # [T, 1]
         f64 = {"dtype": torch.float64, "device": x.device}
         acc = [torch.zeros(H, **f64), torch.zeros(H, **f64), torch.zeros(G, **f64),
                torch.zeros(G, **f64), torch.zeros(G, **f64)]
@@ -378,7 +394,7 @@ class CompiledOps:
         for n in range(T - 1, -1, -1):
             cp = cs[n - 1] if n else c0
             args = (dh, gout[n], dc, acts[n], th[n], chat[n], cp, xs[n], hs[n], rx[n], rh[n],
-                    rc[n], w[n], inv[n], gx, gh, gc, *acc, train)
+                    rc[n], w[n], inv[n], own[n], gx, gh, gc, *acc, train)
             step = step or self._step("bn_bwd", args)
             dxn, dhn, keep, dc, *acc = step(*args)
             dh = torch.addmm(keep, dhn, w_hh)
