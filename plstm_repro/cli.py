@@ -155,6 +155,13 @@ def reproduce(
                                  help="Print the plan and train nothing: every grid point with "
                                       "its time estimated from a few steps timed here, per "
                                       "artifact and in total (serial and with --jobs)."),
+    device: str = typer.Option(None, "--device", metavar="DEV",
+                               help="Where to train: cpu, cuda, cuda:1, mps (how the runs are "
+                                    "made, not what they are: a run on another device counts "
+                                    "the same)."),
+    sets: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                   help="Execution settings only: data.root, "
+                                        "train.eval_batch_size, train.log_every, train.device."),
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
 ):
@@ -163,11 +170,12 @@ def reproduce(
 
     Example: plstm reproduce fig3d --scale quick --jobs 2   (add --dry-run to see the plan)
     """
-    from .runner import reproduce as run
+    from .sweep.reproduce import reproduce as run
 
+    execution = [*sets, *([f"train.device={device}"] if device else [])]
     for p in run(artifact, scale, runs_dir, progress=not no_progress, echo=typer.echo,
                  jobs=jobs, shard=shard, restart=restart,
-                 checkpoint_minutes=checkpoint_minutes, dry_run=dry_run):
+                 checkpoint_minutes=checkpoint_minutes, dry_run=dry_run, execution=execution):
         typer.echo(f"wrote {p}")
 
 
@@ -205,7 +213,7 @@ def plot(
 
     Example: plstm plot fig3d --scale quick
     """
-    from .runner import plot as run
+    from .figures import plot as run
 
     for p in run(artifact, scale, runs_dir):
         typer.echo(f"wrote {p}")

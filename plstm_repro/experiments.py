@@ -400,3 +400,18 @@ def default_artifact(dataset: str) -> Artifact | None:
         if a.dataset == dataset:
             return a
     return None
+
+
+def _matches(cell: Cell, cfg: RunConfig) -> bool:
+    probe = apply_overrides(cfg, cell.overrides)
+    return probe == cfg
+
+
+def labels_for(artifact: Artifact | None, cfg: RunConfig) -> tuple[str, str]:
+    """The artifact's variant and condition labels that describe ``cfg`` (for plotting)."""
+    if artifact is None:
+        return cfg.model.name, cfg.data.sampling
+    def best(cells, default):  # the most specific match: "LSTM, t/100" over "LSTM"
+        found = [c for c in cells if _matches(c, cfg)]
+        return max(found, key=lambda c: len(c.overrides)).label if found else default
+    return best(artifact.variants, cfg.model.name), best(artifact.conditions, "custom")

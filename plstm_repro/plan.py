@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import RunConfig, config_hash
+from .config import RunConfig, spec_hash
 from .errors import UserError
 from .experiments import Artifact
 
@@ -204,7 +204,7 @@ def measure_threads(jobs: int) -> int:
     """The torch threads a grid point trains with: this process's, or a --jobs worker's."""
     import torch
 
-    from .grid import threads_per_job
+    from .sweep.shards import threads_per_job
 
     return threads_per_job(jobs) if jobs > 1 else torch.get_num_threads()
 
@@ -223,7 +223,8 @@ def store_states(points: list[tuple[Artifact, RunConfig]], root: Path) -> dict[s
     """config hash -> finished | live | diverged | unfinished | missing, read from the tracking
     store only where one exists (MLFLOW_TRACKING_URI, or ROOT/mlflow.db); {} otherwise. Reads
     only: no experiment, run or tag is created."""
-    from . import grid
+    from . import results
+    from .sweep.leases import summarize
 
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     db = Path(root) / "mlflow.db"
@@ -231,25 +232,24 @@ def store_states(points: list[tuple[Artifact, RunConfig]], root: Path) -> dict[s
         if not db.is_file():
             return {}
         uri = f"sqlite:///{db.resolve()}"
-    from .tracking import ROLE_TAG, MlflowTracker
+    from .tracking import MlflowTracker
 
-    client = MlflowTracker(uri=uri, root=root).client
-    by_art: dict[str, dict[str, list]] = {}
+    client = MlflowTracker(uri=uri, root=root).client  # the client: reads without preparing
+    by_art: dict[str, list[str]] = {}
     for art, cfg in points:
-        by_art.setdefault(art.id, {})[config_hash(cfg)] = []
-    for aid, plan in by_art.items():
+        by_art.setdefault(art.id, []).append(spec_hash(cfg))
+    states: dict[str, str] = {}
+    for aid, hashes in by_art.items():
         exp = client.get_experiment_by_name(aid)
-        token = None
+        runs, token = [], None
         while exp is not None:
             page = client.search_runs([exp.experiment_id], max_results=1000, page_token=token)
-            for r in page:
-                h = r.data.tags.get("config_hash")
-                if h in plan and r.data.tags.get(ROLE_TAG) != "parent":
-                    plan[h].append(r)
+            runs += list(page)
             token = page.token
             if not token:
                 break
-    return {h: s for plan in by_art.values() for h, s in grid.summarize(plan).items()}
+        states.update(summarize(results.by_point(runs, hashes)))
+    return states
 
 
 def estimate(points: list[tuple[Artifact, RunConfig]], *, jobs: int = 1,
@@ -259,10 +259,10 @@ def estimate(points: list[tuple[Artifact, RunConfig]], *, jobs: int = 1,
     ``root``: also read which points the store holds finished (see :func:`store_states`)."""
     from tqdm.auto import tqdm
 
-    from .runner import labels_for
+    from .experiments import labels_for
 
     def key(art, cfg):
-        return art.id, config_hash(dataclasses.replace(cfg, seed=0))
+        return art.id, spec_hash(dataclasses.replace(cfg, seed=0))
 
     distinct = {key(a, c): (a, c) for a, c in reversed(points)}  # the first seed of each
     states = store_states(points, root) if root is not None else {}
@@ -281,7 +281,7 @@ def estimate(points: list[tuple[Artifact, RunConfig]], *, jobs: int = 1,
     for art, cfg in points:
         var, cond = labels_for(art, cfg)
         cost = costs[key(art, cfg)]
-        state = states.get(config_hash(cfg), "")
+        state = states.get(spec_hash(cfg), "")
         skipped = NOT_TRAINED.get(state) if not (state == "diverged" and restart) else None
         note = skipped or ("resumes from its checkpoint (estimate: the whole run)"
                            if state == "unfinished" and not restart else "")
@@ -298,20 +298,20 @@ def plan(artifacts: list[Artifact | str], scale: str, jobs: int = 1, shard: str 
          progress: bool = False) -> list[Row]:
     """The rows of ``plstm reproduce ... --dry-run``: the artifacts' grid points at ``scale``,
     the shard's share of them, as ``reproduce`` selects them."""
-    from . import grid
     from .experiments import check_scale, get_artifact
+    from .sweep.shards import parse_shard, select_shard
 
     check_scale(scale)
     arts = [get_artifact(a) if isinstance(a, str) else a for a in artifacts]
     points = [(art, cfg) for art in arts for _, _, _, cfg in art.runs(scale)]
-    mine = grid.select_shard(points, grid.parse_shard(shard))
+    mine = select_shard(points, parse_shard(shard))
     return estimate(mine, jobs=jobs, root=root, restart=restart, measure_steps=measure_steps,
                     progress=progress)
 
 
 def wall_seconds(rows: list[Row], jobs: int = 1) -> float:
     """Wall time of the points to train when ``jobs`` workers take them in plan order, each
-    the next one when free (as ``grid.run_pool`` does)."""
+    the next one when free (as ``sweep.pool.run_pool`` does)."""
     todo = [r.seconds for r in rows if r.trains and r.seconds is not None]
     if jobs <= 1 or len(todo) <= 1:
         return float(sum(todo))

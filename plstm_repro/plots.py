@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import IncompleteGrid, UsageError
 from .experiments import Artifact
 from .reference import PaperReference, paper_values
 
@@ -47,10 +48,10 @@ def _select(artifact: Artifact, history: pd.DataFrame | None, scale: str,
     Raises ValueError naming every (variant, condition) that has no value of a needed metric.
     """
     if scale not in artifact.scales:
-        raise ValueError(f"{artifact.id}: unknown scale {scale!r}; valid: "
+        raise UsageError(f"{artifact.id}: unknown scale {scale!r}; valid: "
                          f"{', '.join(artifact.scales)}")
     if history is None or len(history) == 0:
-        raise ValueError(f"{artifact.id} ({scale}): no tracked runs at all; "
+        raise IncompleteGrid(f"{artifact.id} ({scale}): no tracked runs at all; "
                          f"{_reproduce_hint(artifact, scale)}")
     lacking = [c for c in COLUMNS if c not in history.columns]
     if lacking:
@@ -68,7 +69,7 @@ def _select(artifact: Artifact, history: pd.DataFrame | None, scale: str,
             if absent:
                 missing.append(f"{var} / {cond} (no {', '.join(absent)})")
     if missing:
-        raise ValueError(f"{artifact.id} ({scale}): missing tracked results for "
+        raise IncompleteGrid(f"{artifact.id} ({scale}): missing tracked results for "
                          f"{len(missing)} of {len(variants) * len(conditions)} "
                          f"variant/condition pairs: {'; '.join(missing)}. "
                          f"{_reproduce_hint(artifact, scale)}")

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import results
 from .claims import FAILS, HOLDS, NOT_ENOUGH, Verdict
-from .config import config_hash
+from .errors import IncompleteGrid
 from .experiments import ARTIFACTS, SCALES, Artifact
+from .layout import atomic_write_text, figure_dir
 from .reference import PaperReference, paper_values
 from .tracking import FINISHED, ROLE_TAG, MlflowTracker, git_commit, hardware
 
@@ -65,18 +67,10 @@ class ArtifactResults:
 
 def select_runs(tracker: MlflowTracker, art: Artifact, scale: str,
                 all_runs: list | None = None) -> tuple[list, int]:
-    """The newest finished run of each grid point of ``art`` at ``scale`` (matched by the hash
-    of its resolved config, so runs of an older declaration do not count); and the grid size."""
-    plan = {config_hash(cfg) for _, _, _, cfg in art.runs(scale)}
+    """The runs that count for ``art`` at ``scale`` (see :func:`plstm_repro.results.counted`)
+    and the grid size."""
     runs = all_runs if all_runs is not None else tracker.runs(art.id)
-    best: dict[str, object] = {}
-    for r in runs:
-        h = r.data.tags.get("config_hash")
-        if r.info.status != FINISHED or h not in plan or r.data.tags.get(ROLE_TAG) == "parent":
-            continue
-        if h not in best or r.info.start_time > best[h].info.start_time:
-            best[h] = r
-    return list(best.values()), len(plan)
+    return results.counted(runs, art, scale)
 
 
 def artifact_results(tracker: MlflowTracker, art: Artifact,
@@ -137,7 +131,6 @@ def summary_table(art: Artifact, ref: PaperReference, history: pd.DataFrame,
 def draw(art: Artifact, res: ArtifactResults | None, root: Path) -> list[Path]:
     """The artifact's figure from exactly the runs of ``res`` (files in runs/figures/...)."""
     from . import plots
-    from .runner import figure_dir
 
     fn = getattr(plots, art.plot)
     if not art.variants:
@@ -461,10 +454,7 @@ def render_md(sections: list[Section], meta: dict, images: dict[str, str]) -> st
 
 
 def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text)
 
 
 def write_report(root: Path = Path("runs"), out_dir: Path | None = None,
@@ -485,7 +475,7 @@ def write_report(root: Path = Path("runs"), out_dir: Path | None = None,
                 sec.png = next((p for p in paths if p.suffix == ".png"), None)
                 md = next((p for p in paths if p.suffix == ".md"), None)
                 sec.table_md = _plot_table(md) if md and art.variants else ""
-            except ValueError as e:  # an incomplete grid the figure cannot be drawn from
+            except IncompleteGrid as e:  # an incomplete grid the figure cannot be drawn from
                 sec.problem = f"No figure: {e}"
         sections.append(sec)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

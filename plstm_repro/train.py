@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
+from .config import RunConfig, apply_overrides, flat, from_dict, same_spec, spec_hash, to_dict
 from .data import SeqData, load_split
 from .data.base import IGNORE
-from .errors import CheckpointError, NonFiniteLoss, Stopped
+from .errors import CheckpointError, ConfigError, NonFiniteLoss, Stopped
+from .layout import checkpoint_path
 from .models import authors_init, build_model
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
 
@@ -206,10 +207,6 @@ def load_checkpoint(path: Path) -> dict:
     return ck
 
 
-def checkpoint_path(root: Path, run_id: str) -> Path:
-    return Path(root) / "checkpoints" / run_id / "last.pt"
-
-
 # --- the loop --------------------------------------------------------------------------------
 
 def dist_info():
@@ -224,7 +221,7 @@ def start_run(tracker: Tracker, cfg: RunConfig, experiment: str, run_name: str =
               tags: dict | None = None) -> str:
     """Create the tracked run of ``cfg``: the resolved config as params; its hash, dataset, model
     and seed as tags, then ``tags`` (which may name a parent run, ``mlflow.parentRunId``)."""
-    all_tags = {"config_hash": config_hash(cfg), "dataset": cfg.data.name,
+    all_tags = {"spec_hash": spec_hash(cfg), "dataset": cfg.data.name,
                 "model": cfg.model.name, "seed": cfg.seed, **(tags or {})}
     return tracker.start(experiment, run_name or f"{cfg.data.name}-{cfg.model.name}", flat(cfg),
                          all_tags)
@@ -296,8 +293,8 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     start_epoch, step, epochs, partial = 1, 0, [], None
     if resume_run_id:
         ck = load_checkpoint(checkpoint_path(root, resume_run_id))
-        if ck["config"] != to_dict(cfg):
-            raise ValueError(f"--resume: run {resume_run_id} was trained with another config")
+        if not same_spec(from_dict(ck["config"]), cfg):  # the execution may differ
+            raise ConfigError(f"--resume: run {resume_run_id} was trained with another config")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["generator"])
