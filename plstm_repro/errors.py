@@ -47,6 +47,10 @@ class EnvironmentProblem(UserError, RuntimeError):
     exit_code = 1
 
 
+class DataError(UserError, ValueError):
+    """A dataset's files or settings cannot be used (for the data layer to raise)."""
+
+
 class Stopped(KeyboardInterrupt):
     """Stopped on a signal (SIGINT, SIGTERM) after checkpointing; ``signum`` says which."""
 

@@ -12,26 +12,38 @@ from .layout import figure_dir
 from .tracking import MlflowTracker
 
 
+def draw(art, history, root: Path, scale: str) -> list[Path]:
+    """The artifact's figure and tables from ``history`` (the runs that count), in
+    ``figure_dir(root, art.id, scale)``; an artifact without runs is an illustration."""
+    from . import illustrations, plots
+
+    out = figure_dir(root, art.id, scale)
+    if not art.variants:
+        return getattr(illustrations, art.plot)(art, None, out, scale)
+    paths = getattr(plots, art.plot)(art, history, out, scale)
+    if art.plot == "plot_fig6c":  # Fig. 6a beside it, from the same runs' checkpoints
+        rows = plots.fig6c_rows(art, history, scale)
+        paths += illustrations.plot_fig6a(art, rows, out, Path(root))
+    return paths
+
+
 def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
          tracker: MlflowTracker | None = None) -> list[Path]:
     """``plstm plot``: draw an artifact from tracked runs only (never trains). Without a scale,
     the largest scale whose runs cover the artifact's grid."""
-    from . import plots
-
     art = get_artifact(name)
-    fn = getattr(plots, art.plot)
     if not art.variants:  # an illustration drawn from a model, no runs needed
-        return fn(art, None, figure_dir(root, art.id, scale or "quick"), scale or "quick")
+        return draw(art, None, root, scale or "quick")
     tracker = tracker or MlflowTracker(root=root)
     all_runs = tracker.runs(art.id)
     scales = [check_scale(scale, art)] if scale else ["paper", "quick", "smoke"]
     first_error = None
     for sc in scales:
-        runs, n = results.counted(all_runs, art, sc)
+        runs, _ = results.counted(all_runs, art, sc)
         if not runs:
             continue
         try:
-            return fn(art, tracker.history(runs), figure_dir(root, art.id, sc), sc)
+            return draw(art, tracker.history(runs), root, sc)
         except IncompleteGrid as e:  # this scale lacks part of the grid: try the next one
             if scale:
                 raise

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig, spec_hash
-from .errors import UserError
 from .experiments import Artifact
+from .sweep.kinds import user_error_types
 
 # built from a seed: a small sample has the lengths of the full split, so only that is made
 GENERATED = ("sines", "sines2", "adding")
@@ -275,7 +275,7 @@ def estimate(points: list[tuple[Artifact, RunConfig]], *, jobs: int = 1,
                 costs[k] = measure(art, cfg, measure_steps)
             except FileNotFoundError:
                 costs[k] = f"needs data: {_data_hint(cfg.data.name)}"
-            except (UserError, ValueError) as e:  # reproduce skips such a point too
+            except user_error_types() as e:  # reproduce skips such a point too
                 costs[k] = f"error: {e}"
     rows = []
     for art, cfg in points:

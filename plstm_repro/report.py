@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -29,9 +28,9 @@ from . import results
 from .claims import FAILS, HOLDS, NOT_ENOUGH, Verdict
 from .errors import IncompleteGrid
 from .experiments import ARTIFACTS, SCALES, Artifact
-from .layout import atomic_write_text, figure_dir
+from .layout import atomic_write_text
 from .reference import PaperReference, paper_values
-from .tracking import FINISHED, ROLE_TAG, MlflowTracker, git_commit, hardware
+from .tracking import MlflowTracker, git_commit, hardware
 
 BEST_FIRST = tuple(reversed(SCALES))  # paper, quick, smoke
 
@@ -130,12 +129,11 @@ def summary_table(art: Artifact, ref: PaperReference, history: pd.DataFrame,
 
 def draw(art: Artifact, res: ArtifactResults | None, root: Path) -> list[Path]:
     """The artifact's figure from exactly the runs of ``res`` (files in runs/figures/...)."""
-    from . import plots
+    from .figures import draw as draw_figure
 
-    fn = getattr(plots, art.plot)
     if not art.variants:
-        return fn(art, None, figure_dir(root, art.id, "quick"), "quick")
-    return fn(art, res.history, figure_dir(root, art.id, res.scale), res.scale)
+        return draw_figure(art, None, root, "quick")
+    return draw_figure(art, res.history, root, res.scale)
 
 
 # --- rendering -------------------------------------------------------------------------------

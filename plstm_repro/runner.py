@@ -9,7 +9,6 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides
 from .config_checks import check_device
 from .data import check_dataset
-from .errors import UsageError
 from .experiments import Artifact, check_scale, default_artifact
 from .models import resolve_model_name
 from .sweep.lifecycle import run_one

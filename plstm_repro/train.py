@@ -260,12 +260,14 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
         run_name: str = "", tags: dict | None = None, root: Path | str = "runs",
         resume_run_id: str | None = None, progress: bool = True, run_id: str | None = None,
         checkpoint_every_s: float | None = 600.0,
-        evaluations: dict[str, dict] | None = None) -> RunResult:
+        evaluations: dict[str, dict] | None = None, callbacks: tuple = ()) -> RunResult:
     """Train ``cfg`` and evaluate on the test split after every epoch.
 
     ``evaluations`` ({label: data.* overrides}, an artifact's test-time conditions) also
     evaluates the model on the test split under each of them every epoch, logged as
     ``<label>/<metric>`` (e.g. ``rho_0.4/test_acc``): another data setting, no retraining.
+    ``callbacks`` (e.g. :class:`plstm_repro.training.callbacks.RunCurves`) are told when the
+    run finished (``on_finish(tracker, run_id, epochs, folder, label)``).
 
     Logs params, tags, dataset inputs and per-epoch metrics to ``tracker`` (into ``run_id`` when
     the caller already created the run, else into a new one); writes ``runs/checkpoints/<run>/
@@ -419,10 +421,8 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                     break
         if rank == 0 and ck_path.exists():
             tracker.log_artifact(run_id, ck_path, "checkpoint")
-            if epochs:
-                from .plots import plot_run_curves
-                fig = plot_run_curves(epochs, ck_path.parent, label)
-                tracker.log_artifact(run_id, fig, "figures")
+            for cb in callbacks or ():
+                cb.on_finish(tracker, run_id, epochs, ck_path.parent, label)
         status = FINISHED
     except KeyboardInterrupt:
         status = KILLED

@@ -5,8 +5,7 @@ import dataclasses
 import pytest
 
 from plstm_repro.config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
-from plstm_repro.experiments import ARTIFACTS, SCALES
-from plstm_repro.experiments import labels_for
+from plstm_repro.experiments import ARTIFACTS, SCALES, labels_for
 from plstm_repro.runner import resolve_train_config
 
 

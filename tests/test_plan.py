@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from plstm_repro import experiments, plan
-from plstm_repro.sweep import shards
 from plstm_repro.cli import app
 from plstm_repro.config import apply_overrides
 from plstm_repro.experiments import ARTIFACTS
+from plstm_repro.sweep import shards
 
 cli = CliRunner()
 STEP_S, EVAL_BATCH_S = 0.5, 0.25  # the constant "measured" times of the arithmetic tests

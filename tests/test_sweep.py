@@ -14,8 +14,8 @@ import pytest
 
 from plstm_repro import results
 from plstm_repro.config import flat, spec_hash
-from plstm_repro.sweep import leases, shards
 from plstm_repro.experiments import ARTIFACTS
+from plstm_repro.sweep import leases, shards
 from plstm_repro.tracking import MlflowTracker
 
 

@@ -8,6 +8,7 @@ config) and takes a lease (:mod:`.leases`); :func:`run_one` trains what it decid
 from __future__ import annotations
 
 import contextlib
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from ..tracking import (
     MlflowTracker,
     environment_tags,
 )
+from ..training.callbacks import RunCurves
 from . import leases
+from .kinds import user_error_types
 from .pool import Outcome
 
 
@@ -137,7 +140,7 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
                                                       {**tags, **extra}),
                               resume=resume, restart=restart, skip_finished=skip_finished,
                               exclusive=exclusive)
-        except (UserError, ValueError, FileNotFoundError) as e:  # the other ranks learn it too
+        except user_error_types() as e:  # the other ranks learn it too
             decision, error = Decision("error", None, str(e)), e
     if dist is not None:
         shared = [decision]
@@ -169,7 +172,7 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
                       resume_run_id=decision.run_id if decision.action == "resume" else None,
                       run_id=decision.run_id if decision.action == "new" else None,
                       progress=progress, checkpoint_every_s=checkpoint_every_s,
-                      evaluations=evaluations)
+                      evaluations=evaluations, callbacks=(RunCurves(),))
     except BaseException as e:  # a lease must not stay RUNNING after its process gave up
         if rank == 0 and tracker.get_run(decision.run_id).info.status == RUNNING:
             tracker.end(decision.run_id, KILLED if isinstance(e, KeyboardInterrupt) else FAILED)
@@ -200,9 +203,13 @@ def run_point(art: Artifact, cfg: RunConfig, scale: str, tracker: MlflowTracker,
         return Outcome(index, "diverged", str(e), getattr(e, "run_id", None))
     except CheckpointError as e:
         return Outcome(index, "unresumable", str(e))
-    except (UserError, ValueError, FileNotFoundError) as e:
+    except user_error_types() as e:
         echo(f"{art.id}: skipped: {e}")
         return Outcome(index, "error", str(e))
+    except Exception:  # noqa: BLE001 - a bug, not a skipped point: shown whole, as crashed
+        trace = traceback.format_exc()
+        echo(f"CRASHED {art.id} (grid point {index}):\n{trace.rstrip()}")
+        return Outcome(index, "crashed", trace)
     if res.skipped:
         status = "skipped" if res.status == FINISHED else res.status.lower()
         return Outcome(index, status, res.note, res.run_id)

@@ -10,9 +10,9 @@ from .. import results
 from ..config import EXECUTION_KEYS, RunConfig, apply_overrides, to_dict
 from ..config import execution as execution_of
 from ..config_checks import check_device
-from ..figures import plot
 from ..errors import IncompleteReproduction, UsageError
 from ..experiments import ARTIFACTS, Artifact, check_scale, get_artifact
+from ..figures import plot
 from ..layout import figure_dir
 from ..tracking import FAILED, FINISHED, KILLED, MlflowTracker, NullTracker
 from . import leases
