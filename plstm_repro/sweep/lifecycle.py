@@ -80,26 +80,9 @@ def decide(tracker: MlflowTracker, experiment: str, cfg: RunConfig, root: Path, 
                                  f"{r.data.tags[leases.FAILURE_TAG]}; the same config fails the "
                                  "same way again (--restart retrains it anyway)")
         if resume:
-            for r in old:
-                if r.info.status == FAILED and leases.FAILURE_TAG in r.data.tags:
-                    continue
-                path = checkpoint_path(root, r.info.run_id)
-                if not path.exists():
-                    continue
-                from ..train import load_checkpoint
-
-                try:
-                    load_checkpoint(path)
-                except CheckpointError as e:
-                    raise CheckpointError(
-                        f"{e}. It belongs to the unfinished run {r.info.run_id[:8]}; "
-                        "--restart trains this config afresh in a new run (nothing is "
-                        "deleted)") from None
-                if not exclusive:
-                    return Decision("resume", r.info.run_id)
-                if leases.lease_resume(tracker, experiment, h, r):
-                    return Decision("resume", r.info.run_id)
-                return Decision("busy", r.info.run_id, "leased by another process")
+            found = _resume_one(tracker, experiment, h, old, root, exclusive)
+            if found is not None:
+                return found
     if not exclusive:
         return Decision("new", start({}))
     rid = leases.lease_new(tracker, experiment, h, start)
@@ -111,6 +94,32 @@ def decide(tracker: MlflowTracker, experiment: str, cfg: RunConfig, root: Path, 
     return Decision("new", rid)
 
 
+def _resume_one(tracker, experiment: str, h: str, old: list, root: Path,
+                exclusive: bool) -> Decision | None:
+    """Resume the newest unfinished run whose checkpoint is readable (leased first when
+    ``exclusive``); None when there is none to resume."""
+    from ..train import load_checkpoint
+
+    for r in old:
+        if r.info.status == FAILED and leases.FAILURE_TAG in r.data.tags:
+            continue
+        path = checkpoint_path(root, r.info.run_id)
+        if not path.exists():
+            continue
+        try:
+            load_checkpoint(path)
+        except CheckpointError as e:
+            raise CheckpointError(
+                f"{e}. It belongs to the unfinished run {r.info.run_id[:8]}; --restart trains "
+                "this config afresh in a new run (nothing is deleted)") from None
+        if not exclusive:
+            return Decision("resume", r.info.run_id)
+        if leases.lease_resume(tracker, experiment, h, r):
+            return Decision("resume", r.info.run_id)
+        return Decision("busy", r.info.run_id, "leased by another process")
+    return None
+
+
 def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: MlflowTracker,
             root: Path, resume: bool = True, skip_finished: bool = True, progress: bool = True,
             echo=print, *, experiment: str | None = None, role: str = "child",
@@ -119,8 +128,7 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
     """Train one config, or skip it when a finished run of the same resolved config exists;
     with ``resume`` an unfinished one (killed, failed) continues from its last checkpoint.
     Under torchrun rank 0 decides and the other ranks follow."""
-    from ..data import ensure_generated
-    from ..train import RunResult, dist_info, fit, start_run
+    from ..train import RunResult, dist_info, start_run
 
     experiment = experiment or (artifact.id if artifact else f"train-{cfg.data.name}")
     var, cond = labels_for(artifact, cfg)
@@ -132,22 +140,10 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
         tags[PARENT_TAG] = parent_id
     name = f"{var} | {cond} | seed {cfg.seed} | {scale}" + (" | ad hoc" if role == "adhoc"
                                                              else "")
-    decision, error = None, None
-    if rank == 0:  # only rank 0 talks to the tracker; the others follow its decision
-        try:
-            decision = decide(tracker, experiment, cfg, Path(root),
-                              lambda extra: start_run(tracker, cfg, experiment, name,
-                                                      {**tags, **extra}),
-                              resume=resume, restart=restart, skip_finished=skip_finished,
-                              exclusive=exclusive)
-        except user_error_types() as e:  # the other ranks learn it too
-            decision, error = Decision("error", None, str(e)), e
-    if dist is not None:
-        shared = [decision]
-        dist.broadcast_object_list(shared, src=0)
-        decision = shared[0]
-    if decision.action == "error":
-        raise error if error is not None else UserError(decision.note)
+    decision = _shared_decision(dist, rank, lambda: decide(
+        tracker, experiment, cfg, Path(root),
+        lambda extra: start_run(tracker, cfg, experiment, name, {**tags, **extra}),
+        resume=resume, restart=restart, skip_finished=skip_finished, exclusive=exclusive))
     head = f"{experiment} | {var} | {cond} | seed {cfg.seed}"
     if decision.action == "skip":
         found = tracker.get_run(decision.run_id) if rank == 0 else None
@@ -160,6 +156,38 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
                          skipped=True, note=decision.note)
     if decision.action == "resume":
         echo(f"resume run {decision.run_id[:8]} from its last checkpoint")
+    res = _train(cfg, artifact, tracker, root, decision, exclusive, progress, echo,
+                 checkpoint_every_s, experiment=experiment, name=name, tags=tags)
+    echo(summary_line(experiment, var, cond, cfg.seed, res))
+    return res
+
+
+def _shared_decision(dist, rank: int, decide_here) -> Decision:
+    """Rank 0 decides (only it talks to the tracker) and the other ranks follow; a user error
+    there is raised on every rank."""
+    decision, error = None, None
+    if rank == 0:
+        try:
+            decision = decide_here()
+        except user_error_types() as e:  # the other ranks learn it too
+            decision, error = Decision("error", None, str(e)), e
+    if dist is not None:
+        shared = [decision]
+        dist.broadcast_object_list(shared, src=0)
+        decision = shared[0]
+    if decision.action == "error":
+        raise error if error is not None else UserError(decision.note)
+    return decision
+
+
+def _train(cfg: RunConfig, artifact, tracker, root: Path, decision: Decision, exclusive: bool,
+           progress: bool, echo, checkpoint_every_s, *, experiment: str, name: str, tags: dict):
+    """Train what ``decision`` says (a new run or a resumed one) under a heartbeat; a run
+    left RUNNING by an exception here ends KILLED or FAILED."""
+    from ..data import ensure_generated
+    from ..train import dist_info, fit
+
+    dist, rank, _ = dist_info()
     beat = leases.Heartbeat(tracker, decision.run_id) if rank == 0 and exclusive else None
     evaluations = {c.label: c.overrides for c in artifact.evaluations} if artifact else None
     try:
@@ -177,7 +205,6 @@ def run_one(cfg: RunConfig, artifact: Artifact | None, scale: str, tracker: Mlfl
         if rank == 0 and tracker.get_run(decision.run_id).info.status == RUNNING:
             tracker.end(decision.run_id, KILLED if isinstance(e, KeyboardInterrupt) else FAILED)
         raise
-    echo(summary_line(experiment, var, cond, cfg.seed, res))
     return res
 
 

@@ -71,62 +71,32 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
 
     from ..train import dist_info
 
-    check_scale(scale)
-    arts = artifacts_for(name)
-    if name == "all":  # readings such as paper-text exist for some artifacts only
-        arts = [a for a in arts if scale in a.scales]
-    else:
-        check_scale(scale, arts[0])
-    part = parse_shard(shard)
-    if jobs < 1:
-        raise UsageError(f"--jobs: expected a number >= 1, got {jobs}")
     _, rank, world = dist_info()
-    if world > 1 and jobs > 1:
-        raise UsageError("--jobs: under torchrun every process already works on one grid "
-                         "point; leave --jobs out")
+    arts, plan = _plan(name, scale, jobs, world, execution)
+    mine = select_shard(list(enumerate(plan)), parse_shard(shard))
     say = echo if rank == 0 else (lambda s: None)
-    run_as = execution_overrides(execution)
-    plan = [(art, apply_overrides(cfg, run_as)) for art in arts
-            for _, _, _, cfg in art.runs(scale)]
-    mine = select_shard(list(enumerate(plan)), part)
     if dry_run:  # before the tracker: a dry run creates no store, experiment or run
         if rank == 0:
             _print_plan(name, scale, [p for _, p in mine], len(plan), jobs, shard, root,
                         restart, measure_steps, progress, say)
         return []
     tracker = MlflowTracker(root=root) if rank == 0 else NullTracker()
-    parents = {}
-    if rank == 0:
-        for art in {a.id: a for (_, (a, _)) in mine}.values():
-            parents[art.id] = ensure_parent(tracker, art, scale)
-            if set(grid_state(tracker, art, scale).values()) != {"finished"}:
-                tracker.reopen(parents[art.id])  # work to do: RUNNING until the grid is done
-    every = seconds_or_none(checkpoint_minutes)
+    parents = _open_parents(tracker, mine, scale) if rank == 0 else {}
     outcomes: list[Outcome] = []
     bar = tqdm(total=len(mine), desc=f"{name} ({scale})" + (f" shard {shard}" if shard else ""),
                disable=not progress or not mine or rank != 0, position=0, dynamic_ncols=True)
     line = bar.write if progress and rank == 0 else say  # lines above the bar, not through it
+    point = {"scale": scale, "root": root, "parents": parents, "restart": restart,
+             "every": seconds_or_none(checkpoint_minutes), "progress": progress}
     t0 = time.time()
     interrupted, written = False, []
     try:
         if jobs > 1 and len(mine) > 1:
-            tasks = [{"index": k, "artifact": art.id, "scale": scale, "config": to_dict(cfg),
-                      "parent": parents.get(art.id), "restart": restart,
-                      "checkpoint_every_s": every, "root": str(root), "uri": tracker.uri}
-                     for k, (art, cfg) in mine]
-            run_pool(tasks, jobs, line, lambda o: (outcomes.append(o), bar.update(1)), run_task)
+            run_pool(_tasks(mine, point, tracker), jobs, line,
+                     lambda o: (outcomes.append(o), bar.update(1)), run_task)
         else:
-            broken: dict[str, str] = {}  # artifact -> first user error: skip its other points
-            for k, (art, cfg) in mine:
-                if art.id in broken:
-                    outcomes.append(Outcome(k, "error", broken[art.id]))
-                    continue
-                out = run_point(art, cfg, scale, tracker, Path(root), k, parents.get(art.id),
-                                restart, every, progress, line)
-                if out.status == "error":
-                    broken[art.id] = out.message
-                outcomes.append(out)
-                bar.update(1)
+            _run_serially(mine, point, tracker, line, lambda o: (outcomes.append(o),
+                                                                 bar.update(1)))
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -140,6 +110,59 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
         raise IncompleteReproduction("some grid points did not finish here (the others "
                                      "did):\n" + "\n".join(problems))
     return written
+
+
+def _plan(name: str, scale: str, jobs: int, world: int, execution) -> tuple[list, list]:
+    """The artifacts of ``name`` at ``scale`` and their grid points (artifact, config), each
+    run as ``execution`` says; every option checked before anything is tracked."""
+    check_scale(scale)
+    arts = artifacts_for(name)
+    if name == "all":  # readings such as paper-text exist for some artifacts only
+        arts = [a for a in arts if scale in a.scales]
+    else:
+        check_scale(scale, arts[0])
+    if jobs < 1:
+        raise UsageError(f"--jobs: expected a number >= 1, got {jobs}")
+    if world > 1 and jobs > 1:
+        raise UsageError("--jobs: under torchrun every process already works on one grid "
+                         "point; leave --jobs out")
+    run_as = execution_overrides(execution)
+    return arts, [(art, apply_overrides(cfg, run_as)) for art in arts
+                  for _, _, _, cfg in art.runs(scale)]
+
+
+def _open_parents(tracker, mine: list, scale: str) -> dict[str, str]:
+    """The parent run of each artifact of this shard, RUNNING while its grid has work left."""
+    parents = {}
+    for art in {a.id: a for (_, (a, _)) in mine}.values():
+        parents[art.id] = ensure_parent(tracker, art, scale)
+        if set(grid_state(tracker, art, scale).values()) != {"finished"}:
+            tracker.reopen(parents[art.id])  # work to do: RUNNING until the grid is done
+    return parents
+
+
+def _tasks(mine: list, point: dict, tracker) -> list[dict]:
+    """The grid points as plain data for the --jobs workers (see ``lifecycle.run_task``)."""
+    return [{"index": k, "artifact": art.id, "scale": point["scale"], "config": to_dict(cfg),
+             "parent": point["parents"].get(art.id), "restart": point["restart"],
+             "checkpoint_every_s": point["every"], "root": str(point["root"]),
+             "uri": tracker.uri} for k, (art, cfg) in mine]
+
+
+def _run_serially(mine: list, point: dict, tracker, line, on_done) -> None:
+    """The grid points one after another here; after an artifact's first user error its other
+    points are skipped with the same message (they would meet it too)."""
+    broken: dict[str, str] = {}
+    for k, (art, cfg) in mine:
+        if art.id in broken:
+            on_done(Outcome(k, "error", broken[art.id]))
+            continue
+        out = run_point(art, cfg, point["scale"], tracker, Path(point["root"]), k,
+                        point["parents"].get(art.id), point["restart"], point["every"],
+                        point["progress"], line)
+        if out.status == "error":
+            broken[art.id] = out.message
+        on_done(out)
 
 
 def _print_plan(name, scale, points, n_grid, jobs, shard, root, restart, measure_steps,
