@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import plots
+from . import plot_kit
 from .experiments import Artifact
-from .plots import _md_paper, _new_figure, _write_all
+from .plot_kit import _md_paper, _new_figure, _write_all
 from .reference import paper_values
 
 FIG2B_TAU = (5.0, 10.0, 20.0)  # ms
@@ -169,4 +169,4 @@ def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     fig.suptitle(f"Fig. 6a from run {ck.parent.name[:8]} ({cfg.data.audio} resolution): inputs "
                  "and time-gate openness" + (" (SYNTHETIC)" if artifact.synthetic else ""),
                  fontsize=9)
-    return plots._save_figure(fig, Path(out_dir), "fig6a")
+    return plot_kit._save_figure(fig, Path(out_dir), "fig6a")

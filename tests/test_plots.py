@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plstm_repro import illustrations, plots
+from plstm_repro import illustrations, plot_kit, plots
 from plstm_repro.experiments import ARTIFACTS
 from plstm_repro.reference import paper_values
 
@@ -168,13 +168,13 @@ def test_reference_values():
 
 def drawn_figures(monkeypatch) -> list:
     """Every figure the plot functions save, kept for inspection."""
-    figs, save = [], plots._save_figure
+    figs, save = [], plot_kit._save_figure
 
     def keep(fig, out_dir, name):
         figs.append(fig)
         return save(fig, out_dir, name)
 
-    monkeypatch.setattr(plots, "_save_figure", keep)
+    monkeypatch.setattr(plot_kit, "_save_figure", keep)
     return figs
 
 
