@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from .data.registry import FILES, GENERATED, SYNTHETIC, choices, names
 from .errors import Stopped, UserError
 
 # plain help (no rich panels): no misleading <bool> beside flags, and it reads in any terminal
@@ -93,8 +94,7 @@ def friendly(fn):
 @app.command()
 @friendly
 def train(
-    dataset: str = typer.Argument(..., help="sines | sines2 | adding | mnist | digits | nmnist "
-                                            "| synthetic-nmnist | grid | synthetic-grid"),
+    dataset: str = typer.Argument(..., help=choices()),
     model: str = typer.Option("phased", "--model", "-m",
                               help="phased (phased_lstm) | lstm | bn (bn_lstm) | phased_gru | "
                                    "cnn (event data)"),
@@ -222,9 +222,8 @@ def plot(
 @app.command()
 @friendly
 def download(
-    dataset: str = typer.Argument(..., help="mnist | nmnist | synthetic-nmnist | grid | "
-                                            "synthetic-grid (sines, sines2, adding, digits "
-                                            "need none)"),
+    dataset: str = typer.Argument(..., help=f"{choices(FILES, SYNTHETIC)} "
+                                            f"({', '.join(names(GENERATED))} need none)"),
     from_dir: Path = typer.Option(None, "--from", help="Copy the files from this folder "
                                                       "instead (checksums are checked)."),
     root: Path = typer.Option(Path("data"), "--root", help="Where datasets live."),
@@ -244,9 +243,8 @@ def download(
 @app.command()
 @friendly
 def preprocess(
-    dataset: str = typer.Argument(..., help="nmnist | synthetic-nmnist | grid | synthetic-grid "
-                                            "(decoded once into a cache) | sines | sines2 | "
-                                            "adding | mnist | digits"),
+    dataset: str = typer.Argument(..., help=f"{choices(cached=True)} (decoded once into a "
+                                            f"cache) | {choices(cached=False)}"),
     scale: str = SCALE,
     sets: list[str] = SETS,
     root: Path = typer.Option(None, "--root", help="Where datasets live (default: data)."),

@@ -9,6 +9,7 @@ from pathlib import Path
 from .config import RunConfig, apply_overrides
 from .config_checks import check_device
 from .data import check_dataset
+from .data.registry import dataset_spec
 from .experiments import Artifact, check_scale, default_artifact
 from .models import resolve_model_name
 from .sweep.lifecycle import run_one
@@ -82,7 +83,7 @@ def preprocess(dataset: str, scale: str = "quick", overrides: list[str] | None =
     run does nothing); generated ones are built as ``train`` builds them and summarised."""
     from . import data
 
-    if dataset in ("nmnist", "synthetic-nmnist", *data.GRID_FOLDERS):
+    if dataset_spec(dataset).cached:
         return data.preprocess_dataset(dataset, root or Path("data"), progress, echo, speakers)
     if root is not None:
         overrides = [*(overrides or []), f"data.root={root}"]
