@@ -131,3 +131,20 @@ def test_a_grid_made_once_counts_for_any_later_execution(tmp_path, monkeypatch):
                       f"data.root={tmp_path / 'elsewhere'}", "--device", "cpu", "--jobs", "2")
     assert res.exit_code == 0, out
     assert "done  fig4b" not in out and out.count("skip  fig4b") == 5, out
+
+
+def test_resume_needs_the_spec_equal_not_the_execution(tmp_path):
+    from plstm_repro.train import fit
+
+    cfg = apply_overrides(RunConfig(), {"data.n_train": 16, "data.n_test": 8,
+                                        "train.epochs": 1, "model.hidden_size": 4,
+                                        "train.batch_size": 8})
+    first = fit(cfg, root=tmp_path, progress=False)
+    assert first.checkpoint is not None
+    elsewhere = apply_overrides(cfg, {"train.eval_batch_size": 3, "data.root": "/elsewhere",
+                                      "train.log_every": 1})
+    again = fit(elsewhere, root=tmp_path, progress=False, resume_run_id=first.run_id)
+    assert again.metrics == first.metrics  # nothing left to train: the same run, resumed
+    with pytest.raises(ConfigError, match="trained with another config"):
+        fit(apply_overrides(cfg, {"train.lr": 0.01}), root=tmp_path, progress=False,
+            resume_run_id=first.run_id)
