@@ -107,6 +107,22 @@ def plot_fig2b(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
 # Table 1's rows: (label, tracked metric, step: 1 = first epoch, None = last, paper's key)
 
 
+def _fig6a_model(ck: Path):
+    """(config, the trained model in eval mode, the first test utterance) of a checkpoint."""
+    import torch
+
+    from .config import from_dict
+    from .data import load_split
+    from .train import load_checkpoint, make_model
+
+    cfg = from_dict(load_checkpoint(ck)["config"])
+    data = load_split(cfg.data, "test", cfg.seed)
+    model = make_model(cfg, data.input_size, data.num_outputs, data)
+    model.load_state_dict(load_checkpoint(ck)["model"])
+    model.eval()
+    return cfg, model, data.batch(torch.tensor([0]))
+
+
 def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
                root: Path) -> list[Path]:
     """Fig. 6a from a trained Phased LSTM: one test utterance's video frames and MFCCs, and the
@@ -116,23 +132,13 @@ def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     import torch
 
     from .layout import checkpoint_path
-    from .train import load_checkpoint
 
     phased = history[history["variant"] == "Phased LSTM"].sort_values("condition")
     ck = next((checkpoint_path(root, r) for r in phased["run_id"].unique()[::-1]
                if checkpoint_path(root, r).is_file()), None)
     if ck is None:
         return []
-    from .config import from_dict
-    from .data import load_split
-    from .train import make_model
-
-    cfg = from_dict(load_checkpoint(ck)["config"])
-    data = load_split(cfg.data, "test", cfg.seed)
-    model = make_model(cfg, data.input_size, data.num_outputs, data)
-    model.load_state_dict(load_checkpoint(ck)["model"])
-    model.eval()
-    b = data.batch(torch.tensor([0]))
+    cfg, model, b = _fig6a_model(ck)
     with torch.no_grad():
         _, tu, lu = model.layer_outputs(*b.inputs[:6])
     t = tu[0, :lu[0]]

@@ -109,6 +109,13 @@ def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: 
     ax.legend(fontsize=8, ncols=n_var, loc="upper center", bbox_to_anchor=(0.5, -0.08),
               frameon=False)
 
+    lines = _fig3d_markdown(artifact, table, ref, metric, scale)
+    return _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+
+
+def _fig3d_markdown(artifact: Artifact, table: pd.DataFrame, ref, metric: str,
+                    scale: str) -> list[str]:
+    """Fig. 3d's table: ours per model and condition beside the paper's."""
     lines = _md_header(artifact, scale, f"Metric `{metric}` at the last epoch of each run; "
                                         "mean ± std (ddof=0) over seeds.")
     lines += [("| model | condition | ours: epoch | ours: mean ± std (%) | ours: seeds | "
@@ -120,7 +127,7 @@ def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: 
                      f"{_seeds_text(artifact, scale, r.n_seeds)} | "
                      f"{pv.format() if pv else '-'} |")
     lines += [""] + _md_paper(ref)
-    return _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+    return lines
 
 
 def plot_fig4a(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:

@@ -102,6 +102,15 @@ def plot_table1(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     lines += [""] + (_md_paper(ref) if ref else [
         "No reference values: this is a synthetic stand-in, not a paper experiment."])
 
+    fig = _table1_figure(artifact, table, ref, models, scale)
+    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+    paths.append(_write_text(Path(out_dir) / f"{artifact.id}.tex", "\n".join(tex)))
+    return paths
+
+
+def _table1_figure(artifact: Artifact, table: pd.DataFrame, ref, models: list[str],
+                   scale: str):
+    """Accuracy against rho per model (ours and the paper's) beside the updates per neuron."""
     fig = _new_figure(10.0, 4.2)
     ax, ax2 = fig.subplots(1, 2, width_ratios=(2, 1))
     rhos = ((0.4, "Test with rho = 0.4", "test rho 0.4"),
@@ -144,9 +153,7 @@ def plot_table1(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     ax2.legend(fontsize=7)
     fig.suptitle(f"{artifact.paper_ref if not artifact.synthetic else 'SYNTHETIC event digits'}"
                  f", scale {scale}", fontsize=9)
-    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
-    paths.append(_write_text(Path(out_dir) / f"{artifact.id}.tex", "\n".join(tex)))
-    return paths
+    return fig
 
 
 MODALITY_METRICS = (("both", "test_acc"), ("audio", "audio/test_acc"),
