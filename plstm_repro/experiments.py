@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .config import RunConfig, apply_overrides
+from .errors import UsageError
 
 Overrides = dict[str, object]
 
@@ -377,7 +378,7 @@ SCALES = ("smoke", "quick", "paper")  # every artifact has these; some add readi
 
 def get_artifact(name: str) -> Artifact:
     if name not in ARTIFACTS:
-        raise ValueError(f"artifact: unknown {name!r}; valid: {', '.join(ARTIFACTS)}, all")
+        raise UsageError(f"artifact: unknown {name!r}; valid: {', '.join(ARTIFACTS)}, all")
     return ARTIFACTS[name]
 
 
@@ -390,7 +391,7 @@ def check_scale(scale: str, artifact: Artifact | None = None) -> str:
     valid = tuple(artifact.scales) if artifact is not None else all_scales()
     if scale not in valid:
         what = f" of {artifact.id}" if artifact is not None else ""
-        raise ValueError(f"--scale: unknown {scale!r}{what}; valid: {', '.join(valid)}")
+        raise UsageError(f"--scale: unknown {scale!r}{what}; valid: {', '.join(valid)}")
     return scale
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .config import RunConfig, spec_hash
 from .data.registry import FILES, SYNTHETIC, dataset_spec
+from .errors import UsageError
 from .experiments import Artifact
 from .sweep.kinds import user_error_types
 
@@ -157,7 +158,7 @@ def measure(art: Artifact, cfg: RunConfig, steps: int = 3) -> Cost:
     from .train import batches, condition_config, make_model
 
     if steps < 1:
-        raise ValueError(f"measure: expected at least 1 timed step, got {steps}")
+        raise UsageError(f"measure: expected at least 1 timed step, got {steps}")
     tc = cfg.train
     train, n_train = _split(cfg.data, "train", cfg.seed, (steps + 1) * tc.batch_size)
     test, n_test = _split(cfg.data, "test", cfg.seed, tc.eval_batch_size)

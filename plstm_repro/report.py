@@ -25,7 +25,7 @@ from . import results
 from .claims import Verdict
 from .errors import IncompleteGrid
 from .experiments import ARTIFACTS, SCALES, Artifact
-from .layout import atomic_write_text
+from .layout import Layout, atomic_write_text
 from .reference import PaperReference, paper_values
 from .report_render import BEST_FIRST, Section, _plot_table, md_to_html, render  # noqa: F401
 from .tracking import MlflowTracker, git_commit, hardware
@@ -141,7 +141,7 @@ def write_report(root: Path = Path("runs"), out_dir: Path | None = None,
                  artifacts: list[Artifact] | None = None) -> tuple[Path, Path]:
     """Build ``report.html`` and ``report.md`` in ``out_dir`` (default ``runs/report``)."""
     root = Path(root)
-    out_dir = Path(out_dir) if out_dir else root / "report"
+    out_dir = Path(out_dir) if out_dir else Layout(root).report()
     tracker = tracker or MlflowTracker(root=root)
     sections = []
     for art in artifacts or list(ARTIFACTS.values()):

@@ -10,7 +10,9 @@ from .config import RunConfig, apply_overrides
 from .config_checks import check_device
 from .data import check_dataset
 from .data.registry import dataset_spec
+from .errors import UsageError
 from .experiments import Artifact, check_scale, default_artifact
+from .layout import Layout
 from .models import resolve_model_name
 from .sweep.lifecycle import run_one
 from .sweep.reproduce import seconds_or_none
@@ -60,18 +62,18 @@ def evaluate(ref: str, overrides: list[str] | None = None, root: Path = Path("ru
 
     path = Path(ref)
     if path.is_dir():
-        raise ValueError(f"eval: {ref} is a folder; give a checkpoint file (last.pt) or a run id")
+        raise UsageError(f"eval: {ref} is a folder; give a checkpoint file (last.pt) or a run id")
     if not path.is_file():
         if "/" in ref or "\\" in ref or path.suffix:
             raise FileNotFoundError(f"eval: no checkpoint file at {ref}")
         if not ref or not all(c in "0123456789abcdef" for c in ref.lower()):
-            raise ValueError(f"eval: {ref!r} is neither a checkpoint file nor a run id (a run "
+            raise UsageError(f"eval: {ref!r} is neither a checkpoint file nor a run id (a run "
                              "id is hexadecimal, e.g. 3f2a91c0)")
-        matches = sorted((Path(root) / "checkpoints").glob(f"{ref}*/last.pt"))
+        matches = sorted(Layout(Path(root)).checkpoints().glob(f"{ref}*/last.pt"))
         if len(matches) != 1:
             found = "no" if not matches else f"{len(matches)}"
-            raise ValueError(f"eval: {ref!r} is not a checkpoint file, and {found} run ids in "
-                             f"{Path(root) / 'checkpoints'} start with it")
+            raise UsageError(f"eval: {ref!r} is not a checkpoint file, and {found} run ids in "
+                             f"{Layout(Path(root)).checkpoints()} start with it")
         path = matches[0]
     return evaluate_checkpoint(path, overrides)
 
@@ -123,7 +125,7 @@ def serve_ui(root: Path = Path("runs"), port: int = 5000, echo=print,
     from .tracking import default_uri, runs_url
 
     if not 1 <= port <= 65535:
-        raise ValueError(f"--port: expected 1-65535, got {port}")
+        raise UsageError(f"--port: expected 1-65535, got {port}")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((host, port))

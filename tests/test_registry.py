@@ -3,7 +3,7 @@
 import pytest
 
 from plstm_repro import data
-from plstm_repro.data.registry import FILES, SYNTHETIC, REGISTRY, dataset_spec, names
+from plstm_repro.data.registry import FILES, REGISTRY, SYNTHETIC, dataset_spec, names
 from plstm_repro.errors import UserError
 
 

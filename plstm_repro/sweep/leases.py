@@ -21,7 +21,8 @@ from .. import results
 from ..tracking import FAILED, FINISHED, HEARTBEAT_TAG, KILLED, RUNNING
 
 SETTLE_S = 1.0  # between writing a lease and reading the leases back (>> store latency);
-# PLSTM_CLAIM_SETTLE_S overrides it (a slow remote store wants more)
+# PLSTM_LEASE_SETTLE_S (or its older name PLSTM_CLAIM_SETTLE_S) overrides it (a slow remote
+# store wants more)
 HEARTBEAT_S = 20.0
 STALE_S = 120.0
 LEASE_TAG = "plstm.lease"
@@ -49,7 +50,8 @@ def lease_key(run) -> tuple:
 
 
 def settle_s() -> float:
-    return float(os.environ.get("PLSTM_CLAIM_SETTLE_S", SETTLE_S))
+    return float(os.environ.get("PLSTM_LEASE_SETTLE_S",
+                                os.environ.get("PLSTM_CLAIM_SETTLE_S", SETTLE_S)))
 
 
 def won(tracker, experiment: str, spec_hash: str, mine: str, token: str) -> bool:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from ..errors import ConfigError
 from ..models import authors_init, build_model
 
 
@@ -38,19 +39,19 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> 
               "learn_time": m.learn_time, "learn_r_on": m.learn_r_on, "shift_max": m.shift_max}
         if m.peephole:
             if m.name != "phased_lstm":
-                raise ValueError("model.peephole: only the Phased LSTM has peepholes")
+                raise ConfigError("model.peephole: only the Phased LSTM has peepholes")
             kw["peephole"] = True
     elif m.name in ("lstm", "bn_lstm"):
         kw = {"time_scale": m.time_scale}
         if m.name == "bn_lstm":  # the other models have no batch norm to place
             kw["bn"] = m.bn
     if m.init not in ("torch", "authors"):
-        raise ValueError(f"model.init: expected torch or authors, got {m.init!r}")
+        raise ConfigError(f"model.init: expected torch or authors, got {m.init!r}")
     embed = None
     if m.embed_dim > 0:
         num = getattr(data, "num_indices", 0)
         if num <= 0:
-            raise ValueError(f"model.embed_dim: {cfg.data.name} has no index feature to embed; "
+            raise ConfigError(f"model.embed_dim: {cfg.data.name} has no index feature to embed; "
                              "set model.embed_dim=0")
         embed = (num, m.embed_dim)
     with torch.random.fork_rng(devices=[]):
