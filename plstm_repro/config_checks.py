@@ -53,11 +53,11 @@ RULES = {
     "model": {"hidden_size": _int(1), "num_layers": _int(1), "readout": _one_of("last", "all"),
               "r_on": _real(0.0, 1.0, lo_open=True), "leak": _real(0.0, 1.0),
               "tau_init": _pair(), "tau_dist": _one_of("log_uniform", "uniform"),
-              "time_scale": _real(0.0, lo_open=True), "embed_dim": _int(0),
+              "time_scale": _real(0.0), "embed_dim": _int(0),
               "shift_max": _real(0.0), "init": _one_of("torch", "authors"),
               "head": _one_of("linear", "leaky_relu"), "bn": _one_of("recurrent", "input")},
     "train": {"epochs": _int(1), "batch_size": _int(1), "lr": _real(0.0, lo_open=True),
-              "grad_clip": _real(0.0, lo_open=True), "log_every": _int(0),
+              "grad_clip": _real(0.0), "log_every": _int(0),  # grad_clip 0: no clipping
               "max_steps": _int(0), "eval_batch_size": _int(1)},
 }
 

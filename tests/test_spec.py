@@ -72,7 +72,8 @@ def test_runs_stored_before_a_field_existed_or_made_elsewhere_are_found(tmp_path
 @pytest.mark.parametrize("key, value, shown, allowed", [
     ("train.epochs", "0", "=0", "an integer >= 1"),
     ("train.batch_size", "0", "=0", "an integer >= 1"),
-    ("train.grad_clip", "nan", "=nan", "a finite number > 0"),
+    ("train.grad_clip", "nan", "=nan", "a finite number >= 0"),
+    ("train.grad_clip", "-1", "=-1.0", "a finite number >= 0"),
     ("train.lr", "inf", "=inf", "a finite number > 0"),
     ("data.rho", "0", "=0.0", "a finite number > 0 and <= 1"),
     ("data.sampling", "hires", "='hires'", "one of standard, highres, async"),
