@@ -30,16 +30,16 @@ def draw(art, history, root: Path, scale: str) -> list[Path]:
 def plot(name: str, scale: str | None = None, root: Path = Path("runs"),
          tracker: MlflowTracker | None = None) -> list[Path]:
     """``plstm plot``: draw an artifact from tracked runs only (never trains). Without a scale,
-    the largest scale whose runs cover the artifact's grid."""
+    the scale ``plstm report`` shows it at (:func:`plstm_repro.results.preferred_scales`)."""
     art = get_artifact(name)
     if not art.variants:  # an illustration drawn from a model, no runs needed
         return draw(art, None, root, scale or "quick")
     tracker = tracker or MlflowTracker(root=root)
-    all_runs = tracker.runs(art.id)
-    scales = [check_scale(scale, art)] if scale else ["paper", "quick", "smoke"]
+    cover = results.coverage(tracker.runs(art.id), art)
+    scales = [check_scale(scale, art)] if scale else results.preferred_scales(cover)
     first_error = None
     for sc in scales:
-        runs, _ = results.counted(all_runs, art, sc)
+        runs = cover[sc][0] if sc in cover else results.counted(tracker.runs(art.id), art, sc)[0]
         if not runs:
             continue
         try:

@@ -24,7 +24,7 @@ import pandas as pd
 from . import results
 from .claims import Verdict
 from .errors import IncompleteGrid
-from .experiments import ARTIFACTS, SCALES, Artifact
+from .experiments import ARTIFACTS, Artifact
 from .layout import Layout, atomic_write_text
 from .reference import PaperReference, paper_values
 from .report_render import BEST_FIRST, Section, _plot_table, md_to_html, render  # noqa: F401
@@ -73,16 +73,10 @@ def artifact_results(tracker: MlflowTracker, art: Artifact,
     """Results of ``art`` at ``scale``, or at the largest complete scale (else the best
     covered one)."""
     ref = paper_values(art.id)
-    all_runs = tracker.runs(art.id)
-    chosen = {sc: select_runs(tracker, art, sc, all_runs) for sc in SCALES}
-    coverage = {sc: (len(r), n) for sc, (r, n) in chosen.items()}
-    res = ArtifactResults(art, ref, coverage)
+    chosen = results.coverage(tracker.runs(art.id), art)
+    res = ArtifactResults(art, ref, {sc: (len(r), n) for sc, (r, n) in chosen.items()})
     if scale is None:
-        complete = [sc for sc in BEST_FIRST if coverage[sc][1] and
-                    coverage[sc][0] == coverage[sc][1]]
-        partial = sorted((sc for sc in BEST_FIRST if coverage[sc][0]),
-                         key=lambda sc: -coverage[sc][0] / coverage[sc][1])
-        scale = (complete or partial or [None])[0]
+        scale = (results.preferred_scales(chosen) or [None])[0]
     if scale is None:  # the claims are still listed, each with "not enough runs"
         empty = pd.DataFrame(columns=["run_id", "variant", "condition", "seed", "metric",
                                       "step", "value"])

@@ -58,6 +58,23 @@ def counted(runs: list, art, scale: str) -> tuple[list, int]:
     return [r for r in chosen if r is not None], len(points)
 
 
+BEST_FIRST = ("paper", "quick", "smoke")  # the scales an artifact is shown at, largest first
+
+
+def coverage(runs: list, art) -> dict[str, tuple[list, int]]:
+    """scale -> (the runs that count, the grid size), for every scale of BEST_FIRST."""
+    return {sc: counted(runs, art, sc) for sc in BEST_FIRST}
+
+
+def preferred_scales(cover: dict[str, tuple[list, int]]) -> list[str]:
+    """The scales to show an artifact at, best first: the complete ones (largest first), then
+    the partly covered ones by the share of their grid that finished."""
+    complete = [sc for sc in BEST_FIRST if cover[sc][1] and len(cover[sc][0]) == cover[sc][1]]
+    partial = sorted((sc for sc in BEST_FIRST if cover[sc][0] and sc not in complete),
+                     key=lambda sc: -len(cover[sc][0]) / cover[sc][1])
+    return complete + partial
+
+
 def find(tracker, experiment: str, h: str, statuses: tuple[str, ...]) -> list:
     """Runs of the spec ``h`` in these statuses, newest first."""
     found = [r for r in tracker.runs(experiment)
