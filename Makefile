@@ -9,6 +9,11 @@ PORT ?= 5000
 # grid points make demo trains at once (each with cores / jobs torch threads)
 DEMO_JOBS ?= 2
 STAMP := $(VENV)/.installed
+# how reproduce-* runs, not what it runs (a run made on another device counts the same):
+# e.g. make reproduce-all DEVICE=cuda REPRODUCE_ARGS="--jobs 2 --set train.eval_batch_size=1024"
+DEVICE ?=
+REPRODUCE_ARGS ?=
+RUN_AS := $(if $(DEVICE),--device $(DEVICE)) $(REPRODUCE_ARGS)
 
 .PHONY: install demo test test-all lint bench reproduce-quick reproduce-all report ui clean
 
@@ -39,10 +44,10 @@ bench: $(STAMP)
 	$(VENV)/bin/plstm bench
 
 reproduce-quick: $(STAMP)
-	$(VENV)/bin/plstm reproduce all --scale quick
+	$(VENV)/bin/plstm reproduce all --scale quick $(RUN_AS)
 
 reproduce-all: $(STAMP)
-	$(VENV)/bin/plstm reproduce all --scale paper
+	$(VENV)/bin/plstm reproduce all --scale paper $(RUN_AS)
 
 report: $(STAMP)
 	$(VENV)/bin/plstm report

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from .data.registry import FILES, GENERATED, SYNTHETIC, choices, names
 from .errors import Stopped, UserError
 
 # plain help (no rich panels): no misleading <bool> beside flags, and it reads in any terminal
@@ -96,8 +97,7 @@ def friendly(fn):
 @app.command()
 @friendly
 def train(
-    dataset: str = typer.Argument(..., help="sines | sines2 | adding | mnist | digits | nmnist "
-                                            "| synthetic-nmnist | grid | synthetic-grid"),
+    dataset: str = typer.Argument(..., help=choices()),
     model: str = typer.Option("phased", "--model", "-m",
                               help="phased (phased_lstm) | lstm | bn (bn_lstm) | phased_gru | "
                                    "cnn (event data)"),
@@ -158,6 +158,13 @@ def reproduce(
                                  help="Print the plan and train nothing: every grid point with "
                                       "its time estimated from a few steps timed here, per "
                                       "artifact and in total (serial and with --jobs)."),
+    device: str = typer.Option(None, "--device", metavar="DEV",
+                               help="Where to train: cpu, cuda, cuda:1, mps (how the runs are "
+                                    "made, not what they are: a run on another device counts "
+                                    "the same)."),
+    sets: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                   help="Execution settings only: data.root, "
+                                        "train.eval_batch_size, train.log_every, train.device."),
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
 ):
@@ -166,11 +173,12 @@ def reproduce(
 
     Example: plstm reproduce fig3d --scale quick --jobs 2   (add --dry-run to see the plan)
     """
-    from .runner import reproduce as run
+    from .sweep.reproduce import reproduce as run
 
+    execution = [*sets, *([f"train.device={device}"] if device else [])]
     for p in run(artifact, scale, runs_dir, progress=not no_progress, echo=typer.echo,
                  jobs=jobs, shard=shard, restart=restart,
-                 checkpoint_minutes=checkpoint_minutes, dry_run=dry_run):
+                 checkpoint_minutes=checkpoint_minutes, dry_run=dry_run, execution=execution):
         typer.echo(f"wrote {p}")
 
 
@@ -208,7 +216,7 @@ def plot(
 
     Example: plstm plot fig3d --scale quick
     """
-    from .runner import plot as run
+    from .figures import plot as run
 
     for p in run(artifact, scale, runs_dir):
         typer.echo(f"wrote {p}")
@@ -217,9 +225,8 @@ def plot(
 @app.command()
 @friendly
 def download(
-    dataset: str = typer.Argument(..., help="mnist | nmnist | synthetic-nmnist | grid | "
-                                            "synthetic-grid (sines, sines2, adding, digits "
-                                            "need none)"),
+    dataset: str = typer.Argument(..., help=f"{choices(FILES, SYNTHETIC)} "
+                                            f"({', '.join(names(GENERATED))} need none)"),
     from_dir: Path = typer.Option(None, "--from", help="Copy the files from this folder "
                                                       "instead (checksums are checked)."),
     root: Path = typer.Option(Path("data"), "--root", help="Where datasets live."),
@@ -239,9 +246,8 @@ def download(
 @app.command()
 @friendly
 def preprocess(
-    dataset: str = typer.Argument(..., help="nmnist | synthetic-nmnist | grid | synthetic-grid "
-                                            "(decoded once into a cache) | sines | sines2 | "
-                                            "adding | mnist | digits"),
+    dataset: str = typer.Argument(..., help=f"{choices(cached=True)} (decoded once into a "
+                                            f"cache) | {choices(cached=False)}"),
     scale: str = SCALE,
     sets: list[str] = SETS,
     root: Path = typer.Option(None, "--root", help="Where datasets live (default: data)."),

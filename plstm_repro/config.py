@@ -1,4 +1,14 @@
-"""Frozen dataclass configs and typed ``--set section.key=value`` overrides."""
+"""Frozen dataclass configs and typed ``--set section.key=value`` overrides.
+
+A run's config has two parts. Its *spec* (every field but :data:`EXECUTION_KEYS`) defines the
+experiment: two runs with equal specs are the same grid point, whatever machine made them. Its
+*execution* (the device, the data root, the evaluation batch size, extra step logging) says how
+one process ran it: logged as params, never hashed, free to change on resume.
+:func:`spec_hash` hashes only the spec fields whose value differs from the field's default, so
+adding a field with a default leaves every stored run's hash as it was. Each section checks its
+values when it is built (see :mod:`plstm_repro.config_checks`): a bad value fails in one line
+before any run exists.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,9 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
+
+from .config_checks import check_run, check_section
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,9 @@ class DataConfig:
     modalities: str = "both"  # GRID: both | audio | video (the other stream zeroed)
     modality_dropout: float = 0.0  # GRID training: share of utterances with one stream zeroed
     speakers: str = ""  # GRID: e.g. "1-4,7" (empty: every preprocessed speaker)
+
+    def __post_init__(self):
+        check_section("data", self)
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,9 @@ class ModelConfig:
     head: str = "linear"  # linear | leaky_relu (the authors' dense layer before the softmax)
     bn: str = "recurrent"  # bn_lstm: recurrent (Cooijmans et al.) | input (authors' bnlstm.py)
 
+    def __post_init__(self):
+        check_section("model", self)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -62,6 +81,9 @@ class TrainConfig:
     eval_train: bool = False  # also evaluate on the training set each epoch
     device: str = "cpu"
 
+    def __post_init__(self):
+        check_section("train", self)
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -70,8 +92,15 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
 
+    def __post_init__(self):
+        check_run(self)
+
 
 SECTIONS = ("data", "model", "train")
+SECTION_TYPES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+# how one process runs a config, not what the experiment is: logged, never hashed
+EXECUTION_KEYS = ("data.root", "train.device", "train.eval_batch_size", "train.log_every")
+SPEC_VERSION = 1  # bump when the meaning of a hashed field changes (old runs stop counting)
 
 
 def to_dict(cfg) -> dict:
@@ -85,12 +114,12 @@ def from_dict(d: dict) -> RunConfig:
         if f.name not in d:
             continue
         if f.name in SECTIONS:
-            cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
+            cls = SECTION_TYPES[f.name]
             sec = dict(d[f.name])
             names = {g.name: g for g in dataclasses.fields(cls)}
             for k, v in sec.items():
                 if k not in names:
-                    raise ValueError(f"config: unknown key {f.name}.{k}")
+                    raise ConfigError(f"config: unknown key {f.name}.{k}")
                 if isinstance(v, list):
                     sec[k] = tuple(v)
             kw[f.name] = cls(**sec)
@@ -110,16 +139,67 @@ def flat(cfg: RunConfig) -> dict[str, object]:
     return out
 
 
-def config_hash(cfg: RunConfig) -> str:
-    """Stable hash of the resolved config: runs with the same hash are the same experiment."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+def _defaults(cls=None) -> dict[str, object]:
+    return flat((cls or RunConfig)())
+
+
+def spec(cfg: RunConfig) -> dict[str, object]:
+    """The fields that define the experiment (flat keys), execution keys left out."""
+    return {k: v for k, v in flat(cfg).items() if k not in EXECUTION_KEYS}
+
+
+def execution(cfg: RunConfig) -> dict[str, object]:
+    """How this process runs ``cfg`` (flat keys): logged, never part of its identity."""
+    return {k: v for k, v in flat(cfg).items() if k in EXECUTION_KEYS}
+
+
+def spec_hash(cfg: RunConfig) -> str:
+    """Versioned hash of the spec fields that differ from their defaults: runs with the same
+    hash are the same experiment, on any device, data root or evaluation batch size; a field
+    added later with a default changes no stored run's hash."""
+    default = _defaults(type(cfg))
+    changed = {k: list(v) if isinstance(v, tuple) else v for k, v in spec(cfg).items()
+               if v != default[k]}
+    blob = json.dumps(changed, sort_keys=True, default=str)
+    return f"s{SPEC_VERSION}-" + hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+config_hash = spec_hash  # the older name, kept for callers outside this package
+
+
+def same_spec(a: RunConfig, b: RunConfig) -> bool:
+    return spec(a) == spec(b)
+
+
+def with_execution(cfg: RunConfig, source: RunConfig) -> RunConfig:
+    """``cfg`` run the way ``source`` runs: its execution keys copied over."""
+    return apply_overrides(cfg, execution(source))
+
+
+def from_params(params: dict[str, str]) -> RunConfig:
+    """The config a tracked run logged as params (text): keys it lacks (fields added since)
+    take their defaults. Raises ConfigError on a key or value this version cannot read."""
+    known = set(valid_keys())
+    unknown = sorted(k for k in params if k not in known)
+    if unknown:
+        raise ConfigError(f"config: unknown keys {', '.join(unknown)}")
+    sections: dict[str, dict] = {sec: {} for sec in SECTIONS}
+    seed = 0
+    for key, text in params.items():
+        if key == "seed":
+            seed = parse_value(str(text), int, key)
+            continue
+        sec, name = key.split(".", 1)
+        typ = _field_type(SECTION_TYPES[sec], name)
+        sections[sec][name] = parse_value(str(text), typ, key)
+    return RunConfig(**{sec: SECTION_TYPES[sec](**kw) for sec, kw in sections.items()},
+                     seed=seed)
 
 
 def valid_keys() -> list[str]:
     keys = ["seed"]
     for sec in SECTIONS:
-        cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[sec]
+        cls = SECTION_TYPES[sec]
         keys += [f"{sec}.{f.name}" for f in dataclasses.fields(cls)]
     return keys
 
@@ -140,7 +220,7 @@ def parse_value(text: str, typ, key: str):
         parts = [p for p in text.replace("(", "").replace(")", "").split(",") if p.strip()]
         args = typing.get_args(typ)
         if len(parts) != len(args):
-            raise ValueError(f"--set {key}: expected {len(args)} comma-separated values "
+            raise ConfigError(f"--set {key}: expected {len(args)} comma-separated values "
                              f"like 1,3; got {text!r}")
         return tuple(parse_value(p.strip(), a, key) for p, a in zip(parts, args))
     if typ is bool:
@@ -149,11 +229,13 @@ def parse_value(text: str, typ, key: str):
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"--set {key}: expected a bool (true/false), got {text!r}")
+        raise ConfigError(f"--set {key}: expected a bool (true/false), got {text!r}")
     try:
+        if typ is int and any(c in text for c in ".eE") and float(text).is_integer():
+            return int(float(text))  # 1e7, 5e3: integral numbers written as floats
         return typ(text)
-    except ValueError:
-        raise ValueError(f"--set {key}: expected {typ.__name__}, got {text!r}") from None
+    except (ValueError, OverflowError):
+        raise ConfigError(f"--set {key}: expected {typ.__name__}, got {text!r}") from None
 
 
 def apply_overrides(cfg: RunConfig, overrides: dict[str, object] | list[str]) -> RunConfig:
@@ -162,14 +244,14 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, object] | list[str]) ->
         pairs = []
         for item in overrides:
             if "=" not in item:
-                raise ValueError(f"--set: expected key=value, got {item!r}")
+                raise ConfigError(f"--set: expected key=value, got {item!r}")
             k, v = item.split("=", 1)
             pairs.append((k.strip(), v.strip()))
     else:
         pairs = list(overrides.items())
     for key, value in pairs:
         if key not in valid_keys():
-            raise ValueError(f"--set: unknown key {key!r}; valid keys: {', '.join(valid_keys())}")
+            raise ConfigError(f"--set: unknown key {key!r}; valid keys: {', '.join(valid_keys())}")
         if key == "seed":
             v = parse_value(value, int, key) if isinstance(value, str) else int(value)
             cfg = dataclasses.replace(cfg, seed=v)

@@ -11,6 +11,19 @@ class UserError(Exception):
     exit_code = 2
 
 
+class UsageError(UserError, ValueError):
+    """A command-line option or argument the command cannot use."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config key or value out of its range: one line naming the key, the value and what is
+    allowed, raised when the config is built (before any run exists)."""
+
+
+class IncompleteGrid(UserError, ValueError):
+    """An artifact's figure or table needs grid points that have no finished run yet."""
+
+
 class IncompleteReproduction(UserError, RuntimeError):
     """Some artifacts or grid points of ``reproduce`` could not run (the others did)."""
 
@@ -32,6 +45,10 @@ class EnvironmentProblem(UserError, RuntimeError):
     """Something outside the input is missing: a server, a port, the network."""
 
     exit_code = 1
+
+
+class DataError(UserError, ValueError):
+    """A dataset's files or settings cannot be used (for the data layer to raise)."""
 
 
 class Stopped(KeyboardInterrupt):

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .config import RunConfig, apply_overrides
+from .errors import UsageError
 
 Overrides = dict[str, object]
 
@@ -408,7 +409,7 @@ SCALES = ("smoke", "quick", "paper")  # every artifact has these; some add readi
 
 def get_artifact(name: str) -> Artifact:
     if name not in ARTIFACTS:
-        raise ValueError(f"artifact: unknown {name!r}; valid: {', '.join(ARTIFACTS)}, all")
+        raise UsageError(f"artifact: unknown {name!r}; valid: {', '.join(ARTIFACTS)}, all")
     return ARTIFACTS[name]
 
 
@@ -421,7 +422,7 @@ def check_scale(scale: str, artifact: Artifact | None = None) -> str:
     valid = tuple(artifact.scales) if artifact is not None else all_scales()
     if scale not in valid:
         what = f" of {artifact.id}" if artifact is not None else ""
-        raise ValueError(f"--scale: unknown {scale!r}{what}; valid: {', '.join(valid)}")
+        raise UsageError(f"--scale: unknown {scale!r}{what}; valid: {', '.join(valid)}")
     return scale
 
 
@@ -442,3 +443,18 @@ def default_artifact(dataset: str) -> Artifact | None:
         if a.dataset == dataset:
             return a
     return None
+
+
+def _matches(cell: Cell, cfg: RunConfig) -> bool:
+    probe = apply_overrides(cfg, cell.overrides)
+    return probe == cfg
+
+
+def labels_for(artifact: Artifact | None, cfg: RunConfig) -> tuple[str, str]:
+    """The artifact's variant and condition labels that describe ``cfg`` (for plotting)."""
+    if artifact is None:
+        return cfg.model.name, cfg.data.sampling
+    def best(cells, default):  # the most specific match: "LSTM, t/100" over "LSTM"
+        found = [c for c in cells if _matches(c, cfg)]
+        return max(found, key=lambda c: len(c.overrides)).label if found else default
+    return best(artifact.variants, cfg.model.name), best(artifact.conditions, "custom")

@@ -18,210 +18,46 @@ The paper's numbers come from :mod:`plstm_repro.reference` and are only ever sho
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import plot_kit
 from .experiments import Artifact
-from .reference import PaperReference, paper_values
+from .plot_kit import (  # noqa: F401 - shared by the figures here and in plots_events
+    COLORS,
+    COLUMNS,
+    CONDITION_NAMES,
+    MARKERS_UP_TO,
+    _color,
+    _curve_panel,
+    _curves,
+    _final,
+    _fmt,
+    _markers,
+    _md_header,
+    _md_paper,
+    _new_figure,
+    _reproduce_hint,
+    _save_figure,
+    _seeds_text,
+    _select,
+    _spread,
+    _whole_numbers,
+    _write_all,
+    _write_csv,
+    _write_text,
+)
+from .plots_events import (  # noqa: F401
+    MODALITY_METRICS,
+    TABLE1_ROWS,
+    fig6c_rows,
+    plot_fig6c,
+    plot_table1,
+)
+from .reference import paper_values
 
-COLUMNS = ["run_id", "variant", "condition", "seed", "metric", "step", "value"]
-# the authors' notebook colours (A_Freq_Task.ipynb), so our figures read like theirs
-COLORS = {"Phased LSTM": "#33a02c", "BN-LSTM": "#6a3d9a", "LSTM": "#1f78b4"}
-CONDITION_NAMES = {"standard": "Standard sampling", "highres": "High resolution sampling",
-                   "async": "Async. sampling"}
-
-
-# --------------------------------------------------------------------------- data helpers
-
-def _reproduce_hint(artifact: Artifact, scale: str) -> str:
-    return f"run `plstm reproduce {artifact.id} --scale {scale}` first"
-
-
-def _select(artifact: Artifact, history: pd.DataFrame | None, scale: str,
-            metrics: tuple[str, ...]) -> pd.DataFrame:
-    """This artifact's rows for ``metrics``, one run per (variant, condition, seed).
-
-    Raises ValueError naming every (variant, condition) that has no value of a needed metric.
-    """
-    if scale not in artifact.scales:
-        raise ValueError(f"{artifact.id}: unknown scale {scale!r}; valid: "
-                         f"{', '.join(artifact.scales)}")
-    if history is None or len(history) == 0:
-        raise ValueError(f"{artifact.id} ({scale}): no tracked runs at all; "
-                         f"{_reproduce_hint(artifact, scale)}")
-    lacking = [c for c in COLUMNS if c not in history.columns]
-    if lacking:
-        raise ValueError(f"{artifact.id}: history lacks columns {lacking}; expected {COLUMNS}")
-    variants = [v.label for v in artifact.variants]
-    conditions = [c.label for c in artifact.conditions]
-    h = history[history["variant"].isin(variants) & history["condition"].isin(conditions)
-                & history["metric"].isin(metrics)]
-    h = h.dropna(subset=["value"])
-    missing = []
-    for cond in conditions:
-        for var in variants:
-            sub = h[(h["variant"] == var) & (h["condition"] == cond)]
-            absent = [m for m in metrics if m not in set(sub["metric"])]
-            if absent:
-                missing.append(f"{var} / {cond} (no {', '.join(absent)})")
-    if missing:
-        raise ValueError(f"{artifact.id} ({scale}): missing tracked results for "
-                         f"{len(missing)} of {len(variants) * len(conditions)} "
-                         f"variant/condition pairs: {'; '.join(missing)}. "
-                         f"{_reproduce_hint(artifact, scale)}")
-    # one run per (variant, condition, seed): the one whose primary metric got furthest
-    prim = h[h["metric"] == metrics[0]]
-    reach = prim.groupby("run_id", sort=False)["step"].max()
-    runs = prim.drop_duplicates("run_id")[["run_id", "variant", "condition", "seed"]].copy()
-    runs["reach"] = runs["run_id"].map(reach)
-    runs = runs.sort_values("reach", ascending=False, kind="stable")
-    keep = runs.drop_duplicates(["variant", "condition", "seed"])["run_id"]
-    h = h[h["run_id"].isin(set(keep))]
-    # a value logged twice at one step (a resumed run): the later row wins
-    return h.drop_duplicates(["run_id", "metric", "step"], keep="last")
-
-
-def _final(h: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per run: the value at its last logged step of ``metric``."""
-    m = h[h["metric"] == metric].sort_values("step", kind="stable")
-    return m.groupby("run_id", sort=False).tail(1)
-
-
-def _spread(values: pd.Series) -> dict:
-    v = values.to_numpy(dtype=float)
-    return {"n_seeds": len(v), "mean": float(np.mean(v)), "std": float(np.std(v)),
-            "min": float(np.min(v)), "max": float(np.max(v))}
-
-
-def _curves(h: pd.DataFrame, metric: str, artifact: Artifact) -> pd.DataFrame:
-    """Mean / std / min / max over seeds at each step, per (variant, condition).
-
-    Kept only at steps every run of that (variant, condition) reached (clipped to the shortest
-    run, as the authors' notebook does), so that the mean never changes which seeds it averages.
-    """
-    m = h[h["metric"] == metric]
-    rows = []
-    for cond in artifact.conditions:
-        for var in artifact.variants:
-            sub = m[(m["variant"] == var.label) & (m["condition"] == cond.label)]
-            n_runs = sub["run_id"].nunique()
-            for step, g in sub.groupby("step"):
-                if g["run_id"].nunique() < n_runs:
-                    continue
-                rows.append({"variant": var.label, "condition": cond.label, "metric": metric,
-                             "step": int(step), **_spread(g["value"])})
-    return pd.DataFrame(rows, columns=["variant", "condition", "metric", "step", "n_seeds",
-                                       "mean", "std", "min", "max"])
-
-
-def _seeds_text(artifact: Artifact, scale: str, n: int) -> str:
-    planned = artifact.scales[scale].seeds
-    return f"{n} of {planned}" if n < planned else f"{n}"
-
-
-# --------------------------------------------------------------------------- file helpers
-
-def _replace(tmp: Path, path: Path) -> Path:
-    os.replace(tmp, path)
-    return path
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = _tmp(path)
-    tmp.write_text(text, encoding="utf-8")
-    return _replace(tmp, path)
-
-
-def _write_csv(path: Path, df: pd.DataFrame) -> Path:
-    tmp = _tmp(path)
-    df.to_csv(tmp, index=False)
-    return _replace(tmp, path)
-
-
-def _new_figure(*size: float):
-    """A pyplot-free Figure on the Agg canvas: no global state, no display needed."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_figure(fig, out_dir: Path, name: str) -> list[Path]:
-    out = []
-    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
-        path = out_dir / f"{name}.{ext}"
-        tmp = _tmp(path)
-        fig.savefig(tmp, format=ext, dpi=150, metadata=meta)
-        out.append(_replace(tmp, path))
-    return out
-
-
-def _write_all(fig, table: pd.DataFrame, md: str, out_dir: Path, name: str) -> list[Path]:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = _save_figure(fig, out_dir, name)
-    paths.append(_write_csv(out_dir / f"{name}.csv", table))
-    paths.append(_write_text(out_dir / f"{name}.md", md))
-    return paths
-
-
-def _fmt(mean: float, std: float | None, n: int, digits: int = 2) -> str:
-    if n > 1 and std is not None:
-        return f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return f"{mean:.{digits}f}"
-
-
-def _md_header(artifact: Artifact, scale: str, extra: str = "") -> list[str]:
-    sc = artifact.scales[scale]
-    lines = [f"# {artifact.paper_ref}: {artifact.title}", "",
-             f"Scale `{scale}`" + (f" ({sc.note})" if sc.note else "")
-             + f"; {sc.seeds} seed(s) planned." + (f" {extra}" if extra else ""), ""]
-    if artifact.protocol:
-        text = scale.endswith("-text")
-        lines += [("Where the paper's text is silent or differs from "
-                   f"{artifact.protocol_from}, this scale follows "
-                   + ("**the paper's text** (the choices below are replaced by the "
-                      "text's reading)" if text else f"**{artifact.protocol_from}**") + ":")]
-        lines += [f"- {c.cited()}" for c in artifact.protocol] + [""]
-    if artifact.deviations:
-        lines += ["Where this code still differs from the paper or the authors' code:"]
-        lines += [f"- {d}" for d in artifact.deviations] + [""]
-    return lines
-
-
-def _md_paper(ref: PaperReference) -> list[str]:
-    lines = [("Reference values (the paper's or the seed's, as named) are quoted from their source "
-             "as targets to compare with; they are never outputs of this code. "
-             f"Source: {ref.source}. They measure: {ref.quantity}.")]
-    if ref.note:
-        lines += ["", f"Note: {ref.note}"]
-    if ref.statements:
-        lines += ["", "What the source says:"] + [f"- {s}" for s in ref.statements]
-    return lines + [""]
-
-
-def _color(label: str, i: int) -> str:
-    return COLORS.get(label, f"C{i}")
-
-
-MARKERS_UP_TO = 20  # a curve of this many points or fewer shows them (one epoch: a dot)
-
-
-def _markers(n: int) -> dict:
-    """Line style of a curve of ``n`` points: a line alone draws nothing for one point."""
-    return {"marker": "o", "ms": 4 if n > 1 else 6} if n <= MARKERS_UP_TO else {}
-
-
-# --------------------------------------------------------------------------- figures
 
 def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
     """Accuracy at the last epoch per sampling condition: ours (mean ± std) beside the paper's."""
@@ -273,6 +109,13 @@ def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: 
     ax.legend(fontsize=8, ncols=n_var, loc="upper center", bbox_to_anchor=(0.5, -0.08),
               frameon=False)
 
+    lines = _fig3d_markdown(artifact, table, ref, metric, scale)
+    return _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
+
+
+def _fig3d_markdown(artifact: Artifact, table: pd.DataFrame, ref, metric: str,
+                    scale: str) -> list[str]:
+    """Fig. 3d's table: ours per model and condition beside the paper's."""
     lines = _md_header(artifact, scale, f"Metric `{metric}` at the last epoch of each run; "
                                         "mean ± std (ddof=0) over seeds.")
     lines += [("| model | condition | ours: epoch | ours: mean ± std (%) | ours: seeds | "
@@ -284,38 +127,7 @@ def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: 
                      f"{_seeds_text(artifact, scale, r.n_seeds)} | "
                      f"{pv.format() if pv else '-'} |")
     lines += [""] + _md_paper(ref)
-    return _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
-
-
-def _curve_panel(ax, curves: pd.DataFrame, artifact: Artifact, condition: str, shade: bool,
-                 colors: dict[str, str], log: bool = False) -> None:
-    for i, var in enumerate(artifact.variants):
-        c = curves[(curves["variant"] == var.label) & (curves["condition"] == condition)]
-        if c.empty:
-            continue
-        n = int(c["n_seeds"].max())
-        color = colors.get(var.label, _color(var.label, i))
-        ax.plot(c["step"], c["mean"], color=color, lw=1.6, label=f"{var.label} (n={n})",
-                **_markers(len(c)))
-        if shade and n > 1:
-            ax.fill_between(c["step"], c["min"], c["max"], color=color, alpha=0.25, lw=0)
-    if log:
-        ax.set_yscale("log")
-    _whole_numbers(ax, curves[curves["condition"] == condition]["step"])
-    ax.grid(alpha=0.3)
-
-
-def _whole_numbers(ax, xs) -> None:
-    """Epochs and steps are whole: integer ticks, and a single one where there is one point
-    (not ticks at 0.96, 0.98, ... around it)."""
-    from matplotlib.ticker import MaxNLocator
-
-    xs = sorted({int(x) for x in xs})
-    if len(xs) == 1:
-        ax.set_xticks(xs)
-        ax.set_xlim(xs[0] - 1, xs[0] + 1)
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return lines
 
 
 def plot_fig4a(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:
@@ -465,349 +277,6 @@ def plot_training_curves(artifact: Artifact, history: pd.DataFrame, out_dir: Pat
 
 
 # Fig. 2b: hand-set neurons of one real PhasedLSTM
-FIG2B_TAU = (5.0, 10.0, 20.0)  # ms
-FIG2B_SHIFT = 2.0  # ms, identical for every neuron, as in the paper's Fig. 2b
-FIG2B_R_ON = 0.05
-FIG2B_DT = 0.05  # ms between samples: 5 samples in each 0.25 ms opening of tau = 5
-FIG2B_T_END = 60.0  # ms
-
-
-def fig2b_trace() -> pd.DataFrame:
-    """Run a real PhasedLSTM(1, 3) with hand-set periods on a linearly rising input, step by step
-    (chunks of length 1 carrying the state), in eval mode (leak 0). Returns t, x, k_j and c_j.
-
-    Weights: input gate open (bias +8), forget gate shut (bias -8), output gate open, candidate
-    g = tanh(x); so the proposed cell state is ~tanh(x) and c_j = k_j tanh(x_j) + (1 - k_j) c_{j-1}:
-    it follows the input while the gate is open and holds otherwise.
-    """
-    import torch
-
-    from .cells import PhasedLSTM
-
-    H = len(FIG2B_TAU)
-    cell = PhasedLSTM(1, H, r_on=FIG2B_R_ON).eval()
-    with torch.no_grad():
-        for name, p in cell.named_parameters():
-            p.zero_()
-        b = cell.bias_ih_l0
-        b[0:H], b[H:2 * H], b[3 * H:4 * H] = 8.0, -8.0, 8.0  # gates i, f, (g), o
-        cell.weight_ih_l0[2 * H:3 * H, 0] = 1.0  # candidate g = tanh(x)
-        cell.tau_l0.copy_(torch.tensor(FIG2B_TAU))
-        cell.shift_l0.fill_(FIG2B_SHIFT)
-        cell.r_on_l0.fill_(FIG2B_R_ON)
-        n = round(FIG2B_T_END / FIG2B_DT) + 1
-        t = torch.arange(n, dtype=torch.float64) * FIG2B_DT
-        x = (t / FIG2B_T_END).to(torch.float32)
-        k = cell.time_gates(t[None], 0)[0]
-        state, cs = None, []
-        for j in range(n):
-            _, state = cell(x[None, j:j + 1, None], t[None, j:j + 1], state)
-            cs.append(state[1][0, 0].clone())
-        c = torch.stack(cs)
-    df = pd.DataFrame({"t_ms": t.numpy(), "x": x.numpy()})
-    for i, tau in enumerate(FIG2B_TAU):
-        df[f"k_tau{tau:g}"] = k[:, i].double().numpy()
-    for i, tau in enumerate(FIG2B_TAU):
-        df[f"c_tau{tau:g}"] = c[:, i].double().numpy()
-    return df
-
-
-def plot_fig2b(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
-               scale: str) -> list[Path]:
-    """The paper's illustration, drawn from a real PhasedLSTM (``history`` is not used)."""
-    ref = paper_values(artifact.id)
-    df = fig2b_trace()
-    fig = _new_figure(7.0, 6.0)
-    ax_x, ax_k, ax_c = fig.subplots(3, 1, sharex=True, height_ratios=(1, 1.4, 1.4))
-    ax_x.plot(df["t_ms"], df["x"], color="black")
-    ax_x.set_ylabel("input x")
-    colors = ["#e31a1c", "#1f78b4", "#33a02c"]
-    for i, tau in enumerate(FIG2B_TAU):
-        off = (len(FIG2B_TAU) - 1 - i) * 1.25
-        ax_k.plot(df["t_ms"], df[f"k_tau{tau:g}"] + off, color=colors[i], lw=1.0)
-        ax_k.text(FIG2B_T_END + 0.8, off + 0.1, f"τ = {tau:g} ms", color=colors[i], fontsize=8)
-        ax_c.plot(df["t_ms"], df[f"c_tau{tau:g}"], color=colors[i], lw=1.4,
-                  label=f"τ = {tau:g} ms")
-    ax_k.set_yticks([])
-    ax_k.set_ylabel("time gate $k_t$")
-    ax_c.set_ylabel("cell state $c_t$")
-    ax_c.set_xlabel("Time [ms]")
-    ax_c.legend(fontsize=8, loc="upper left")
-    ax_c.set_xlim(0, FIG2B_T_END + 6)
-    fig.suptitle(f"{artifact.paper_ref}: a PhasedLSTM(1, {len(FIG2B_TAU)}) with s = "
-                 f"{FIG2B_SHIFT:g} ms, r_on = {FIG2B_R_ON:g}, sampled every {FIG2B_DT:g} ms",
-                 fontsize=10)
-
-    lines = [f"# {artifact.paper_ref}: {artifact.title}", "",
-             (f"Drawn from a real `PhasedLSTM(1, {len(FIG2B_TAU)}, r_on={FIG2B_R_ON})` in eval "
-             f"mode (leak 0), run one sample at a time carrying its state (scale `{scale}` does "
-             "not change it; no training involved)."), "",
-             "| neuron | tau (ms) | shift s (ms) | r_on | open per period (ms) |",
-             "|---|---|---|---|---|"]
-    for i, tau in enumerate(FIG2B_TAU):
-        lines.append(f"| {i} | {tau:g} | {FIG2B_SHIFT:g} | {FIG2B_R_ON:g} | "
-                     f"{tau * FIG2B_R_ON:g} |")
-    lines += ["", (f"Input: x(t) = t / {FIG2B_T_END:g} ms for t in [0, {FIG2B_T_END:g}] ms, "
-              f"every {FIG2B_DT:g} ms. Weights set by hand: input and output gates open, forget "
-              "gate shut, candidate tanh(x), so c_t moves to tanh(x) while k_t is open and holds "
-              f"while it is shut. The traces are in `{artifact.id}.csv`."), ""]
-    lines += _md_paper(ref)
-    return _write_all(fig, df, "\n".join(lines), out_dir, artifact.id)
-
-
-# Table 1's rows: (label, tracked metric, step: 1 = first epoch, None = last, paper's key)
-TABLE1_ROWS = (
-    ("Accuracy at epoch 1", "test_acc", 1, "epoch 1"),
-    ("Train/test rho = 0.75", "test_acc", None, "rho 0.75"),
-    ("Test with rho = 0.4", "rho_0.4/test_acc", None, "test rho 0.4"),
-    ("Test with rho = 1.0", "rho_1.0/test_acc", None, "test rho 1.0"),
-    ("LSTM updates (per neuron)", "updates_per_neuron", None, "LSTM updates"),
-)
-
-
-def _table1_cells(artifact: Artifact, history: pd.DataFrame, scale: str) -> pd.DataFrame:
-    """One row per (Table 1 row, model): mean, std, seeds of our tracked values."""
-    need = tuple(dict.fromkeys(m for _, m, _, _ in TABLE1_ROWS if m != "updates_per_neuron"))
-    h = _select(artifact, history, scale, need)
-    runs = set(h["run_id"])
-    upd = history[history["run_id"].isin(runs) & (history["metric"] == "updates_per_neuron")]
-    h = pd.concat([h, upd.drop_duplicates(["run_id", "metric", "step"], keep="last")])
-    rows = []
-    for label, metric, step, _ in TABLE1_ROWS:
-        m = h[h["metric"] == metric]
-        vals = m[m["step"] == step] if step is not None else _final(h, metric)
-        for var in artifact.variants:
-            sub = vals[vals["variant"] == var.label]
-            if sub.empty:
-                rows.append({"row": label, "variant": var.label, "metric": metric, "n_seeds": 0})
-                continue
-            rows.append({"row": label, "variant": var.label, "metric": metric,
-                         "epoch": int(sub["step"].max()), **_spread(sub["value"]),
-                         "seeds": " ".join(str(s) for s in sorted(sub["seed"]))})
-    return pd.DataFrame(rows)
-
-
-def plot_table1(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
-                scale: str) -> list[Path]:
-    """Table 1 in the paper's layout (rows: accuracy at epoch 1, at rho 0.75 / 0.4 / 1.0,
-    updates per neuron; columns: the models), every cell mean ± std over seeds with the paper's
-    value beside it, as markdown, CSV and LaTeX; and a figure of accuracy against rho per model,
-    ours against the paper's. A synthetic stand-in gets no paper column."""
-    table = _table1_cells(artifact, history, scale)
-    ref = None if artifact.synthetic else paper_values(artifact.id)
-    models = [v.label for v in artifact.variants]
-
-    def cell(label: str, model: str, digits: int) -> tuple[str, str]:
-        r = table[(table["row"] == label) & (table["variant"] == model)].iloc[0]
-        ours = "-" if r["n_seeds"] == 0 else _fmt(r["mean"], r["std"], r["n_seeds"], digits)
-        key = next(k for lab, _, _, k in TABLE1_ROWS if lab == label)
-        pv = ref.get(model, key) if ref else None
-        return ours, (pv.format(digits) if pv else "-")
-
-    n_seeds = int(table["n_seeds"].max())
-    tag = " (SYNTHETIC data, not N-MNIST)" if artifact.synthetic else ""
-    lines = _md_header(artifact, scale, f"Mean ± std (ddof=0) over {n_seeds} seed(s) "
-                                        f"({_seeds_text(artifact, scale, n_seeds)}){tag}.")
-    head = " | ".join(f"{m} (ours) | {m} (paper)" if ref else f"{m} (ours)" for m in models)
-    lines += [f"| |{' ' + head} |", "|---|" + "---|" * (len(models) * (2 if ref else 1))]
-    tex = [r"\begin{tabular}{l" + "r" * len(models) * (2 if ref else 1) + "}", r"\hline",
-           " & ".join([""] + [f"{m} (ours) & {m} (paper)" if ref else f"{m} (ours)"
-                              for m in models]) + r" \\", r"\hline"]
-    for label, metric, _, _ in TABLE1_ROWS:
-        digits = 1 if metric == "updates_per_neuron" else 2
-        cells = [cell(label, m, digits) for m in models]
-        flat = [c for pair in cells for c in (pair if ref else pair[:1])]
-        lines.append(f"| {label} | " + " | ".join(flat) + " |")
-        tex.append(" & ".join([label.replace("rho", r"$\rho$")]
-                              + [c.replace("±", r"$\pm$") for c in flat]) + r" \\")
-    tex += [r"\hline", r"\end{tabular}", ""]
-    lines += ["", "Notes (how the paper was read):"] + [f"- {n}" for n in artifact.notes]
-    lines += [""] + (_md_paper(ref) if ref else [
-        "No reference values: this is a synthetic stand-in, not a paper experiment."])
-
-    fig = _new_figure(10.0, 4.2)
-    ax, ax2 = fig.subplots(1, 2, width_ratios=(2, 1))
-    rhos = ((0.4, "Test with rho = 0.4", "test rho 0.4"),
-            (0.75, "Train/test rho = 0.75", "rho 0.75"),
-            (1.0, "Test with rho = 1.0", "test rho 1.0"))
-    for i, m in enumerate(models):
-        color = _color(m, i)
-        pts = [table[(table["row"] == lab) & (table["variant"] == m)].iloc[0] for _, lab, _ in rhos]
-        ok = [p["n_seeds"] > 0 for p in pts]
-        xs = [r for (r, _, _), o in zip(rhos, ok) if o]
-        ys = [p["mean"] for p, o in zip(pts, ok) if o]
-        es = [p["std"] if p["n_seeds"] > 1 else 0 for p, o in zip(pts, ok) if o]
-        ax.errorbar(xs, ys, yerr=es, color=color, marker="o", lw=1.6, capsize=3,
-                    label=f"{m} (ours{', synthetic' if artifact.synthetic else ''})")
-        if ref:
-            pv = [ref.get(m, k) for _, _, k in rhos]
-            ax.errorbar([r for r, _, _ in rhos], [v.mean for v in pv], yerr=[v.std for v in pv],
-                        color=color, marker="s", mfc="white", ls="--", lw=1.0, capsize=3,
-                        label=f"{m} (paper)")
-    ax.axvline(0.75, color="gray", lw=0.8, ls=":")
-    ax.set_xlabel("rho at test time (probability an event is kept); trained at 0.75")
-    ax.set_ylabel("Test accuracy [%]")
-    ax.set_xticks([0.4, 0.75, 1.0])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    upd_models = [m for m in models
-                  if table[(table["row"] == TABLE1_ROWS[-1][0]) & (table["variant"] == m)]
-                  ["n_seeds"].iloc[0] > 0]
-    for j, m in enumerate(upd_models):
-        r = table[(table["row"] == TABLE1_ROWS[-1][0]) & (table["variant"] == m)].iloc[0]
-        ax2.bar(j - 0.2, r["mean"], 0.4, color=_color(m, models.index(m)), edgecolor="black",
-                label="ours" if j == 0 else None)
-        pv = ref.get(m, "LSTM updates") if ref else None
-        if pv is not None:
-            ax2.bar(j + 0.2, pv.mean, 0.4, color="white", edgecolor=_color(m, models.index(m)),
-                    hatch="///", label="paper" if j == 0 else None)
-    ax2.set_xticks(range(len(upd_models)), upd_models)
-    ax2.set_yscale("log")
-    ax2.set_ylabel("Updates per neuron per recording")
-    ax2.legend(fontsize=7)
-    fig.suptitle(f"{artifact.paper_ref if not artifact.synthetic else 'SYNTHETIC event digits'}"
-                 f", scale {scale}", fontsize=9)
-    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
-    paths.append(_write_text(Path(out_dir) / f"{artifact.id}.tex", "\n".join(tex)))
-    return paths
-
-
-MODALITY_METRICS = (("both", "test_acc"), ("audio", "audio/test_acc"),
-                    ("video", "video/test_acc"))
-
-
-def plot_fig6c(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
-               scale: str) -> list[Path]:
-    """Video-only test loss over epochs per model, a panel per resolution (low: MFCC every
-    40 ms, high: every 10 ms), and a table of final word accuracies per modality (both, audio,
-    video) and the peak video-only accuracy, beside the paper's statements; plus Fig. 6a drawn
-    from a trained Phased LSTM (``fig6a.png``) where a checkpoint is at hand."""
-    metric = artifact.metric
-    need = (metric, *[m for _, m in MODALITY_METRICS])
-    h = _select(artifact, history, scale, need)
-    ref = None if artifact.synthetic else paper_values(artifact.id)
-    curves = _curves(h, metric, artifact)
-    fig = _new_figure(10.0, 4.0)
-    axes = fig.subplots(1, len(artifact.conditions), sharey=True, squeeze=False)[0]
-    for ax, cond in zip(axes, artifact.conditions):
-        _curve_panel(ax, curves, artifact, cond.label, shade=True, colors=COLORS)
-        ax.set_title({"low": "Low resolution (MFCC every 40 ms)",
-                      "high": "High resolution (MFCC every 10 ms)"}.get(cond.label, cond.label),
-                     fontsize=9)
-        ax.set_xlabel("Epoch")
-    axes[0].set_ylabel("Test loss, video only")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{artifact.paper_ref if not artifact.synthetic else 'SYNTHETIC words'}, "
-                 f"scale {scale}", fontsize=9)
-    rows = []
-    for cond in artifact.conditions:
-        for var in artifact.variants:
-            sub = h[(h["variant"] == var.label) & (h["condition"] == cond.label)]
-            row = {"variant": var.label, "condition": cond.label}
-            for mod, m in MODALITY_METRICS:
-                fin = _final(sub, m)
-                row.update({f"{mod}_mean": fin["value"].mean(), f"{mod}_std": fin["value"].std(ddof=0)})
-            peak = sub[sub["metric"] == "video/test_acc"].groupby("run_id")["value"].max()
-            row.update({"video_peak": peak.mean(), "n_seeds": len(peak),
-                        "epochs": int(sub[sub["metric"] == metric]["step"].max())})
-            rows.append(row)
-    table = pd.DataFrame(rows)
-    tag = " SYNTHETIC data, not GRID." if artifact.synthetic else ""
-    lines = _md_header(artifact, scale, "Word accuracy (%) at the last epoch per test-time "
-                                        f"modality, mean ± std over seeds.{tag}")
-    lines += [("| model | resolution | epochs | both | audio only | video only | video only, peak "
-              "over epochs | seeds |"), "|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples():
-        cells = [_fmt(getattr(r, f"{m}_mean"), getattr(r, f"{m}_std"), r.n_seeds)
-                 for m, _ in MODALITY_METRICS]
-        lines.append(f"| {r.variant} | {r.condition} | {r.epochs} | " + " | ".join(cells)
-                     + f" | {r.video_peak:.2f} | {_seeds_text(artifact, scale, r.n_seeds)} |")
-    if ref:
-        lines += ["", ("The paper's statements to compare with: all networks above 98% word "
-                  "accuracy on audio only and on both; video only is the hard case, peak "
-                  f"{ref.get('Phased LSTM', 'video only').format()}% (sec. 3.4, Fig. 6c).")]
-    lines += ["", "Notes (how the paper was read):"] + [f"- {n}" for n in artifact.notes]
-    lines += [""] + (_md_paper(ref) if ref else [
-        "No reference values: this is a synthetic stand-in, not a paper experiment."])
-    paths = _write_all(fig, table, "\n".join(lines), out_dir, artifact.id)
-    paths += plot_fig6a(artifact, h, Path(out_dir))
-    return paths
-
-
-def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Fig. 6a from a trained Phased LSTM: one test utterance's video frames and MFCCs, and the
-    openness k of the time gates of a few neurons of each layer over time (leak 0, as at test).
-    Needs the run's checkpoint (``runs/checkpoints/<run>/last.pt``; figures live in
-    ``runs/figures/<artifact>/<scale>``): skipped, with no file, where there is none."""
-    import torch
-
-    from .train import checkpoint_path, load_checkpoint
-
-    root = Path(out_dir).resolve().parents[2]
-    phased = history[history["variant"] == "Phased LSTM"].sort_values("condition")
-    ck = next((checkpoint_path(root, r) for r in phased["run_id"].unique()[::-1]
-               if checkpoint_path(root, r).is_file()), None)
-    if ck is None:
-        return []
-    from .config import from_dict
-    from .data import load_split
-    from .train import make_model, restore_state
-
-    state = load_checkpoint(ck)
-    cfg = from_dict(state["config"])
-    data = load_split(cfg.data, "test", cfg.seed)
-    model = make_model(cfg, data.input_size, data.num_outputs, data)
-    restore_state(model, state["model"], ck)
-    model.eval()
-    b = data.batch(torch.tensor([0]))
-    with torch.no_grad():
-        _, tu, lu = model.layer_outputs(*b.inputs[:6])
-    t = tu[0, :lu[0]]
-    fig = _new_figure(9.0, 8.0)
-    names = ("video", "audio", "merged1", "merged2")
-    axes = fig.subplots(2 + len(names), 1, sharex=True,
-                        height_ratios=(1.2, 1.2) + (1.0,) * len(names))
-    nv = int(b.video_len[0])
-    frames = b.video[0, :nv, 0].numpy()
-    step = max(1, nv // 12)
-    strip = np.concatenate([frames[i] for i in range(0, nv, step)], axis=1)
-    axes[0].imshow(strip, cmap="gray", aspect="auto", extent=(float(b.video_t[0, 0]),
-                   float(b.video_t[0, nv - 1]) + 40.0 * step, 0, 1))
-    axes[0].set_yticks([])
-    axes[0].set_ylabel("video", fontsize=8)
-    na = int(b.audio_len[0])
-    axes[1].imshow(b.audio[0, :na].numpy().T, aspect="auto", origin="lower", cmap="magma",
-                   extent=(float(b.audio_t[0, 0]), float(b.audio_t[0, na - 1]), 0, 39))
-    axes[1].set_ylabel("MFCC", fontsize=8)
-    mask = torch.ones(1, int(lu[0]), dtype=torch.bool)
-    for ax, name in zip(axes[2:], names):
-        rnn = model.layers[name]
-        k = rnn.time_gates(t.unsqueeze(0), 0, mask)[0].detach().numpy()
-        for j in range(min(4, k.shape[1])):  # a stem per step of the union clock
-            base = 1.2 * j
-            ax.vlines(t.numpy(), base, base + k[:, j], color=f"C{j}", lw=1.0)
-            ax.axhline(base, color=f"C{j}", lw=0.3)
-        ax.set_yticks([])
-        ax.set_ylabel(f"{name}\nk, 4 neurons", fontsize=7)
-    for we in b.word_end[0][b.y[0] >= 0].numpy():
-        for ax in axes:
-            ax.axvline(we, color="gray", lw=0.5, ls=":")
-    axes[-1].set_xlabel("time [ms] (dotted: word ends, where the words are read out)")
-    fig.suptitle(f"Fig. 6a from run {ck.parent.name[:8]} ({cfg.data.audio} resolution): inputs "
-                 "and time-gate openness" + (" (SYNTHETIC)" if artifact.synthetic else ""),
-                 fontsize=9)
-    return _save_figure(fig, Path(out_dir), "fig6a")
-
-
-def plot_artifact(artifact: Artifact, history: pd.DataFrame | None, out_dir: Path,
-                  scale: str) -> list[Path]:
-    """Dispatch to the artifact's plot function (``artifact.plot``)."""
-    fn = globals().get(artifact.plot)
-    if fn is None or not callable(fn):
-        raise ValueError(f"{artifact.id}: no plot function {artifact.plot!r} in plstm_repro.plots")
-    return fn(artifact, history, Path(out_dir), scale)
-
-
 def plot_run_curves(epochs: list[dict[str, float]], out_dir: Path, title: str) -> Path:
     """One run's own figure: loss, and accuracy or MSE, over epochs (logged with the run)."""
     df = pd.DataFrame(epochs, index=range(1, len(epochs) + 1))
@@ -829,4 +298,4 @@ def plot_run_curves(epochs: list[dict[str, float]], out_dir: Path, title: str) -
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return _save_figure(fig, Path(out_dir), "curves")[0]
+    return plot_kit._save_figure(fig, Path(out_dir), "curves")[0]

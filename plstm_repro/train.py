@@ -7,24 +7,30 @@ resolved config, so ``evaluate_checkpoint`` rebuilds everything from it alone.
 from __future__ import annotations
 
 import math
-import os
-import re
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
-from .data import SeqData, load_split
-from .data.base import IGNORE
-from .errors import CheckpointError, NonFiniteLoss, Stopped
-from .models import authors_init, build_model
+from .config import RunConfig, flat, from_dict, same_spec, spec_hash
+from .data import load_split
+from .errors import ConfigError, NonFiniteLoss, Stopped
+from .layout import checkpoint_path
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
+from .training.build import grid_sizes, make_model
+from .training.checkpoints import load_checkpoint, save_checkpoint
+from .training.evaluation import EVAL_KEYS, condition_config, evaluate, evaluate_checkpoint
+from .training.signals import StopRequest
+from .training.state import TrainState
+from .training.steps import batches, loss_and_hits
+
+__all__ = ["EVAL_KEYS", "RunResult", "StopRequest", "batches", "checkpoint_path",
+           "condition_config", "evaluate", "evaluate_checkpoint", "fit", "grid_sizes",
+           "load_checkpoint", "loss_and_hits", "make_model", "save_checkpoint", "start_run",
+           "train_step"]
 
 
 @dataclass
@@ -36,89 +42,6 @@ class RunResult:
     seconds: float = 0.0
     skipped: bool = False
     note: str = ""  # why a run was not trained here (busy elsewhere, diverged before)
-
-
-# --- model and data --------------------------------------------------------------------------
-
-def grid_sizes(hidden: int) -> dict:
-    """GRID's layer widths from model.hidden_size, the video layer's: 110 gives the paper's
-    110 (video), 150 (audio), 250 and 250 (merged); smaller values scale all four alike."""
-    return {"video_hidden": hidden, "audio_hidden": max(1, round(hidden * 150 / 110)),
-            "merged": (max(1, round(hidden * 250 / 110)),) * 2}
-
-
-def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> nn.Module:
-    """The model of ``cfg.model``, initialised from the run's seed without touching the global
-    RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the size of
-    an index feature to embed (``num_indices``), the sensor of an event CNN."""
-    m = cfg.model
-    kw: dict = {}
-    if getattr(data, "arch", None) == "grid_fusion":  # GRID: the fusion network around the cell
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
-                               audio_features=input_size, clocks=data.clocks, r_on=m.r_on,
-                               leak=m.leak, learn_time=m.learn_time,
-                               **grid_sizes(m.hidden_size))
-    if m.name == "cnn":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed)
-            return build_model("cnn", num_outputs=num_outputs,
-                               sensor=getattr(data, "sensor", (34, 34)))
-    if m.name in ("phased_lstm", "phased_gru"):
-        kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init, "tau_dist": m.tau_dist,
-              "learn_time": m.learn_time, "learn_r_on": m.learn_r_on, "shift_max": m.shift_max}
-        if m.peephole:
-            if m.name != "phased_lstm":
-                raise ValueError("model.peephole: only the Phased LSTM has peepholes")
-            kw["peephole"] = True
-    elif m.name in ("lstm", "bn_lstm"):
-        kw = {"time_scale": m.time_scale}
-        if m.name == "bn_lstm":  # the other models have no batch norm to place
-            kw["bn"] = m.bn
-    if m.init not in ("torch", "authors"):
-        raise ValueError(f"model.init: expected torch or authors, got {m.init!r}")
-    embed = None
-    if m.embed_dim > 0:
-        num = getattr(data, "num_indices", 0)
-        if num <= 0:
-            raise ValueError(f"model.embed_dim: {cfg.data.name} has no index feature to embed; "
-                             "set model.embed_dim=0")
-        embed = (num, m.embed_dim)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        model = build_model(m.name, input_size=input_size, num_outputs=num_outputs,
-                            hidden_size=m.hidden_size, num_layers=m.num_layers,
-                            readout=m.readout, embed=embed, head=m.head, **kw)
-        return authors_init(model) if m.init == "authors" else model
-
-
-def batches(n: int, size: int, gen: torch.Generator | None, lengths: torch.Tensor | None = None,
-            pool: int = 50) -> list[torch.Tensor]:
-    """Index batches of a random permutation. With ``lengths`` (bucketing), each pool of
-    ``pool`` batches is sorted by length before it is cut, and the batch order is shuffled
-    again: batches hold similar lengths, so far fewer padded steps are computed."""
-    order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    if lengths is None:
-        return list(order.split(size))
-    groups = []
-    for chunk in order.split(size * pool):
-        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
-        groups += list(chunk.split(size))
-    perm = torch.randperm(len(groups), generator=gen) if gen is not None else range(len(groups))
-    return [groups[i] for i in perm]
-
-
-def loss_and_hits(out: torch.Tensor, data) -> tuple[torch.Tensor, float, int]:
-    """Mean loss of a batch and, for classification, the number of correct predictions and of
-    predictions. Labels y [B] (one per sequence) or [B, W] (one per word, IGNORE where a
-    sequence has fewer words): the loss is then the mean cross-entropy over the words."""
-    if data.task == "classification":
-        logits, y = out.reshape(-1, out.shape[-1]), data.y.reshape(-1)
-        valid = y != IGNORE
-        hits = float((logits.argmax(-1)[valid] == y[valid]).sum())
-        return F.cross_entropy(logits, y, ignore_index=IGNORE), hits, int(valid.sum())
-    return F.mse_loss(out.reshape(data.y.shape), data.y), 0.0, len(data.y)
 
 
 def train_step(model: nn.Module, opt, b, tc, forward: nn.Module | None = None,
@@ -135,122 +58,6 @@ def train_step(model: nn.Module, opt, b, tc, forward: nn.Module | None = None,
     return loss, hits, npred
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, data: SeqData, batch_size: int = 256,
-             device: str = "cpu") -> dict[str, float]:
-    """Loss and accuracy (percent) or MSE. For recurrent models, the updates per neuron per
-    sequence (Table 1's last row, first layer): for phased models the steps with k > 0 at leak
-    0, counted as the sparse kernel and ``count_updates`` count them, with the mean time-gate
-    openness; for the others every valid step."""
-    was_training = model.training
-    model.eval()
-    total, hits, n, preds = 0.0, 0.0, 0, 0
-    stats: dict[str, float] = {}
-    order = torch.argsort(data.lengths)  # similar lengths together: less padding
-    for idx in order.split(batch_size):
-        b = data.batch(idx).to(device)
-        out = model(*b.inputs)
-        loss, h, npred = loss_and_hits(out, b)
-        total += float(loss) * npred
-        hits += h
-        n += len(idx)
-        preds += npred
-        if hasattr(model, "update_stats"):  # sums over the batch
-            for k, v in model.update_stats(*b.inputs).items():
-                stats[k] = stats.get(k, 0.0) + v
-    model.train(was_training)
-    res = {"test_loss": total / preds}
-    if data.task == "classification":
-        res["test_acc"] = 100.0 * hits / preds
-    else:
-        res["test_mse"] = total / preds
-    res.update({k: v / (stats["steps"] if k == "gate_openness" else n)
-                for k, v in stats.items() if k != "steps"})
-    return res
-
-
-# --- checkpoints -----------------------------------------------------------------------------
-
-def save_checkpoint(path: Path, **payload) -> Path:
-    """Write to a temp name, then rename: a crash never leaves a partial file looking complete.
-
-    Serialised in memory first (a checkpoint is a few MB), so that a full or failing disk is a
-    plain OSError naming the path and the cause (torch's writer says ``basic_ios::clear``), and
-    the temp file is removed; temp files of killed processes are removed on the way."""
-    import io
-
-    from .errors import EnvironmentProblem
-    from .stale import remove_stale
-
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale(path.parent)
-        with open(tmp, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise EnvironmentProblem(f"checkpoint: cannot write {path}: {e.strerror or e} (the "
-                                 f"previous checkpoint, if any, is kept)") from None
-    return path
-
-
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint is data: tensors, numbers, strings, lists and dicts. It is unpickled with
-    ``weights_only=True``, so a file that would build any other object (and could run code while
-    doing so) is refused with a CheckpointError that says so, as is an unreadable file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint: no file at {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a file we cannot use
-        text = str(e)
-        found = re.search(r"(?:Unsupported global: |unsupported )GLOBAL ([\w.]+)", text)
-        if found:
-            raise CheckpointError(
-                f"checkpoint: {path} was refused: it needs {found.group(1)}, and a plstm "
-                "checkpoint holds only tensors, numbers, strings, lists and dicts; a file that "
-                "holds code is never loaded by plstm (it is not one of its checkpoints)"
-            ) from None
-        why = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
-        # torch's own advice (load it with weights_only=False) is never the reason to show
-        reasons = [c.strip() for c in text.split("\n\n") if c.strip()
-                   and "weights_only" not in c and "Weights only" not in c]
-        first = why.group(1) if why else (reasons[0].splitlines()[0] if reasons
-                                          else type(e).__name__)
-        raise CheckpointError(f"checkpoint: {path} is not a readable plstm checkpoint "
-                              f"({first.strip()})") from None
-    if not isinstance(ck, dict) or "config" not in ck or "model" not in ck:
-        raise CheckpointError(f"checkpoint: {path} lacks the config and model state it should "
-                              "hold")
-    return ck
-
-
-def restore_state(target, state, path: Path, what: str = "model") -> None:
-    """``target.load_state_dict(state)``, a mismatch (another model's checkpoint, other sizes)
-    being one CheckpointError line naming the file, not torch's listing of every key."""
-    try:
-        target.load_state_dict(state)
-    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
-        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(e).__name__)
-        if len(detail) > 160:
-            detail = detail[:157] + "..."
-        raise CheckpointError(f"checkpoint: {path} does not fit this {what} (another model's "
-                              f"checkpoint, or other sizes): {detail}") from None
-
-
-def checkpoint_path(root: Path, run_id: str) -> Path:
-    return Path(root) / "checkpoints" / run_id / "last.pt"
-
-
 # --- the loop --------------------------------------------------------------------------------
 
 def dist_info():
@@ -265,51 +72,24 @@ def start_run(tracker: Tracker, cfg: RunConfig, experiment: str, run_name: str =
               tags: dict | None = None) -> str:
     """Create the tracked run of ``cfg``: the resolved config as params; its hash, dataset, model
     and seed as tags, then ``tags`` (which may name a parent run, ``mlflow.parentRunId``)."""
-    all_tags = {"config_hash": config_hash(cfg), "dataset": cfg.data.name,
+    all_tags = {"spec_hash": spec_hash(cfg), "dataset": cfg.data.name,
                 "model": cfg.model.name, "seed": cfg.seed, **(tags or {})}
     return tracker.start(experiment, run_name or f"{cfg.data.name}-{cfg.model.name}", flat(cfg),
                          all_tags)
-
-
-class StopRequest:
-    """SIGINT and SIGTERM (what a scheduler sends) set a flag that the loop reads between
-    batches: the step in progress completes, a checkpoint is written, then the run ends KILLED.
-    A second signal interrupts at once. Only the main thread can own signal handlers; elsewhere
-    this does nothing and Ctrl-C raises KeyboardInterrupt as usual."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous: dict = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for s in self.SIGNALS:
-                self._previous[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-        self._previous.clear()
-
-    def _handle(self, signum, frame) -> None:
-        if self.signum is not None:
-            raise Stopped(signum)
-        self.signum = signum
 
 
 def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "adhoc",
         run_name: str = "", tags: dict | None = None, root: Path | str = "runs",
         resume_run_id: str | None = None, progress: bool = True, run_id: str | None = None,
         checkpoint_every_s: float | None = 600.0,
-        evaluations: dict[str, dict] | None = None) -> RunResult:
+        evaluations: dict[str, dict] | None = None, callbacks: tuple = ()) -> RunResult:
     """Train ``cfg`` and evaluate on the test split after every epoch.
 
     ``evaluations`` ({label: data.* overrides}, an artifact's test-time conditions) also
     evaluates the model on the test split under each of them every epoch, logged as
     ``<label>/<metric>`` (e.g. ``rho_0.4/test_acc``): another data setting, no retraining.
+    ``callbacks`` (e.g. :class:`plstm_repro.training.callbacks.RunCurves`) are told when the
+    run finished (``on_finish(tracker, run_id, epochs, folder, label)``).
 
     Logs params, tags, dataset inputs and per-epoch metrics to ``tracker`` (into ``run_id`` when
     the caller already created the run, else into a new one); writes ``runs/checkpoints/<run>/
@@ -322,165 +102,215 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
     splits' ``set_epoch`` is). Under torch.distributed each rank trains on its share of every
     global batch and only rank 0 logs and saves.
     """
+    loop = _open(cfg, tracker, Path(root), experiment, run_name, tags, resume_run_id, run_id,
+                 evaluations, progress, checkpoint_every_s)
+    status = FAILED
+    try:
+        with StopRequest() as loop.stop:
+            for epoch in range(loop.state.epoch + 1, cfg.train.epochs + 1):
+                if _epoch(loop, epoch):
+                    break
+        loop.finish(callbacks)
+        status = FINISHED
+    except KeyboardInterrupt:
+        status = KILLED
+        raise
+    except NonFiniteLoss as e:
+        loop.tracker.set_tags(loop.run_id, {"plstm.failure":
+                                            f"non-finite loss at step {loop.state.step}"})
+        e.run_id = loop.run_id
+        raise
+    finally:
+        loop.tracker.end(loop.run_id, status)
+    # the last epoch's metrics (from the checkpoint when a resumed run had no epoch left)
+    epochs = loop.state.epochs
+    final = dict(epochs[-1]) if epochs else {}
+    return RunResult(loop.run_id, status, final, loop.ck_path if loop.ck_path.exists() else None,
+                     time.time() - loop.t_start)
+
+
+@dataclass
+class _Loop:
+    """One run being trained: its config, tracker, data, state and checkpoint bookkeeping."""
+
+    cfg: RunConfig
+    tracker: Tracker
+    run_id: str
+    state: TrainState
+    train_set: object
+    tests: dict  # "" -> the test split; each test-time condition's label -> its split
+    train_model: nn.Module  # the model, or its DDP wrapper
+    ck_path: Path
+    label: str
+    progress: bool
+    checkpoint_every_s: float | None
+    dist: object = None
+    rank: int = 0
+    world: int = 1
+    t_start: float = 0.0
+    saved: str = ""  # which state the checkpoint on disk holds, for the failure message
+    last_save: float = 0.0
+    last_loss: float = float("nan")
+    stop: StopRequest | None = None
+
+    def save(self, within: dict | None = None) -> None:
+        """The state after ``state.epoch`` epochs, plus ``within`` = where we are inside the
+        next one."""
+        self.saved = (f"after epoch {self.state.epoch}" if within is None else
+                      f"in epoch {within['epoch']} after batch {within['batch']}")
+        if self.rank == 0:
+            save_checkpoint(self.ck_path, **self.state.payload(self.cfg, within))
+        self.last_save = time.monotonic()
+
+    def finish(self, callbacks) -> None:
+        if self.rank == 0 and self.ck_path.exists():
+            self.tracker.log_artifact(self.run_id, self.ck_path, "checkpoint")
+            for cb in callbacks or ():
+                cb.on_finish(self.tracker, self.run_id, self.state.epochs, self.ck_path.parent,
+                             self.label)
+
+
+def _open(cfg, tracker, root, experiment, run_name, tags, resume_run_id, run_id, evaluations,
+          progress, checkpoint_every_s) -> _Loop:
+    """Data, model and state of the run: a new one (``run_id`` when the caller created it)
+    or ``resume_run_id`` continued from its checkpoint (its spec must equal ``cfg``'s)."""
     dist, rank, world = dist_info()
     tracker = tracker if (tracker is not None and rank == 0) else NullTracker()
-    root = Path(root)
     t_start = time.time()
     train_set = load_split(cfg.data, "train", cfg.seed)
-    test_set = load_split(cfg.data, "test", cfg.seed)
-    extra_tests = {label: load_split(condition_config(cfg, ov).data, "test", cfg.seed)
-                   for label, ov in (evaluations or {}).items()}
+    tests = {"": load_split(cfg.data, "test", cfg.seed)}
+    tests.update({label: load_split(condition_config(cfg, ov).data, "test", cfg.seed)
+                  for label, ov in (evaluations or {}).items()})
     model = make_model(cfg, train_set.input_size, train_set.num_outputs,
                        train_set).to(cfg.train.device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    start_epoch, step, epochs, partial = 1, 0, [], None
+    state = TrainState(model, torch.optim.Adam(model.parameters(), lr=cfg.train.lr),
+                       torch.Generator().manual_seed(cfg.seed))
     if resume_run_id:
-        ck = load_checkpoint(checkpoint_path(root, resume_run_id))
-        if ck["config"] != to_dict(cfg):
-            raise ValueError(f"--resume: run {resume_run_id} was trained with another config")
-        restore_state(model, ck["model"], checkpoint_path(root, resume_run_id))
-        restore_state(opt, ck["optimizer"], checkpoint_path(root, resume_run_id), "optimizer")
-        gen.set_state(ck["generator"])
-        start_epoch, step = ck["epoch"] + 1, ck["step"]
-        epochs = list(ck.get("epochs", []))
-        partial = ck.get("partial")
+        path = checkpoint_path(root, resume_run_id)
+        ck = load_checkpoint(path)
+        if not same_spec(from_dict(ck["config"]), cfg):  # the execution may differ
+            raise ConfigError(f"--resume: run {resume_run_id} was trained with another config")
+        state.restore(ck, path)
         run_id = resume_run_id
         tracker.reopen(run_id)
     else:
         if run_id is None:
             run_id = start_run(tracker, cfg, experiment, run_name, tags)
         tracker.log_inputs(run_id, [describe_split(cfg, "train", train_set),
-                                    describe_split(cfg, "test", test_set)])
-    train_model = model
-    if dist is not None:
-        train_model = nn.parallel.DistributedDataParallel(model)
+                                    describe_split(cfg, "test", tests[""])])
+    train_model = model if dist is None else nn.parallel.DistributedDataParallel(model)
     ck_path = checkpoint_path(root, run_id)
-    status = FAILED
-    tc = cfg.train
-    label = run_name or f"{cfg.data.name}/{cfg.model.name}"
-    done_epoch = start_epoch - 1
-    saved = f"after epoch {done_epoch}" if ck_path.exists() else ""
+    return _Loop(cfg, tracker, run_id, state, train_set, tests, train_model, ck_path,
+                 run_name or f"{cfg.data.name}/{cfg.model.name}", progress, checkpoint_every_s,
+                 dist, rank, world, t_start,
+                 saved=f"after epoch {state.epoch}" if ck_path.exists() else "",
+                 last_save=time.monotonic())
 
-    def save(within: dict | None = None) -> None:
-        """The state after ``done_epoch`` epochs, plus ``within`` = where we are inside the next
-        one (its first batches done, the generator at its start, the running sums)."""
-        nonlocal saved
-        saved = (f"after epoch {done_epoch}" if within is None else
-                 f"in epoch {within['epoch']} after batch {within['batch']}")
-        if rank == 0:
-            save_checkpoint(ck_path, config=to_dict(cfg), model=model.state_dict(),
-                            optimizer=opt.state_dict(), generator=gen.get_state(),
-                            epoch=done_epoch, step=step, epochs=epochs, partial=within)
 
-    last_save, last_loss = time.monotonic(), float("nan")
-    try:
-        with StopRequest() as stop:
-            for epoch in range(start_epoch, tc.epochs + 1):
-                t0 = time.time()
-                model.train()
-                # running sums: loss, hits, rows; and the same over the log_every window
-                # (and predictions: one per sequence, or per word for GRID)
-                run = {"loss": 0.0, "hits": 0.0, "n": 0, "p": 0,
-                       "wloss": 0.0, "whits": 0.0, "wn": 0, "wp": 0}
-                first = 0
-                if partial is not None and partial["epoch"] == epoch:  # resume inside it
-                    gen.set_state(partial["generator"])
-                    first, run = partial["batch"], dict(partial["sums"])
-                    t0 -= partial["seconds"]
-                partial = None
-                # event data: a fresh rho drop every epoch; fresh generated data (the authors'
-                # frequency tasks): new train and test samples every epoch
-                for split in (train_set, test_set, *extra_tests.values()):
-                    if hasattr(split, "set_epoch"):
-                        split.set_epoch(epoch)
-                epoch_gen = gen.get_state()  # the batches below are drawn from this state
-                groups = batches(len(train_set), tc.batch_size, gen,
-                                 train_set.lengths if tc.bucket else None)
-                bar = _bar(len(groups), f"{label} epoch {epoch}/{tc.epochs}",
-                           progress and rank == 0, initial=first)
-                for i in range(first, len(groups)):
-                    idx = groups[i]
-                    part = idx if world == 1 else idx.tensor_split(world)[rank]
-                    # a rank left without rows still runs the batch (DDP needs every rank's
-                    # backward) with weight 0
-                    b = train_set.batch(part if len(part) else idx).to(tc.device)
-                    # each rank's mean is weighted by its share, so DDP's gradient average is
-                    # the mean over the global batch, equal to a single process
-                    loss, h, npred = train_step(model, opt, b, tc, train_model,
-                                                len(part) * world / len(idx))
-                    step += 1
-                    n_rows = len(part)
-                    lsum, hsum, nsum, psum, asked = _reduce(
-                        dist, float(loss.detach()) * n_rows, h if n_rows else 0.0, n_rows,
-                        npred if n_rows else 0, float(stop.signum is not None))
-                    if not math.isfinite(lsum):
-                        raise NonFiniteLoss(
-                            f"non-finite loss ({lsum / max(nsum, 1):g}) at step {step} (epoch "
-                            f"{epoch}, batch {i + 1}/{len(groups)}); last finite loss "
-                            f"{last_loss:.4g}; learning rate {tc.lr:g}. Run {run_id[:8]} is "
-                            "FAILED; " + (f"its last checkpoint ({saved}) stays: {ck_path}"
-                                          if saved else "no checkpoint was written yet"))
-                    last_loss = lsum / max(nsum, 1)
-                    for k, v in (("loss", lsum), ("hits", hsum), ("n", nsum), ("p", psum)):
-                        run[k] += v
-                        run["w" + k] += v
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{run['loss'] / run['n']:.4f}")
-                    if tc.log_every and step % tc.log_every == 0:
-                        m = {"step_train_loss": run["wloss"] / run["wn"]}
-                        if train_set.task == "classification":
-                            m["step_train_acc"] = 100.0 * run["whits"] / run["wp"]
-                        tracker.log_metrics(run_id, m, step)
-                        run.update(wloss=0.0, whits=0.0, wn=0, wp=0)
-                    due = checkpoint_every_s is not None and \
-                        time.monotonic() - last_save >= checkpoint_every_s
-                    if asked or due:
-                        save({"epoch": epoch, "batch": i + 1, "generator": epoch_gen,
-                              "sums": dict(run), "seconds": time.time() - t0})
-                        last_save = time.monotonic()
-                        if asked:
-                            raise Stopped(stop.signum or signal.SIGTERM)
-                    if tc.max_steps and step >= tc.max_steps:
-                        break
-                bar.close()
-                metrics = {"train_loss": run["loss"] / run["n"],
-                           "epoch_time_s": time.time() - t0}
-                if train_set.task == "classification":
-                    metrics["train_acc"] = 100.0 * run["hits"] / run["p"]
-                metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
-                for cond, data in extra_tests.items():
-                    res = evaluate(model, data, tc.eval_batch_size, tc.device)
-                    metrics.update({f"{cond}/{k}": v for k, v in res.items()})
-                tracker.log_metrics(run_id, metrics, epoch)
-                epochs.append(metrics)
-                done_epoch = epoch
-                save()
-                last_save = time.monotonic()
-                if _reduce(dist, float(stop.signum is not None))[0]:  # a signal during eval
-                    raise Stopped(stop.signum or signal.SIGTERM)
-                if tc.max_steps and step >= tc.max_steps:
-                    break
-        if rank == 0 and ck_path.exists():
-            tracker.log_artifact(run_id, ck_path, "checkpoint")
-            if epochs:
-                from .plots import plot_run_curves
-                fig = plot_run_curves(epochs, ck_path.parent, label)
-                tracker.log_artifact(run_id, fig, "figures")
-        status = FINISHED
-    except KeyboardInterrupt:
-        status = KILLED
-        raise
-    except NonFiniteLoss as e:
-        tracker.set_tags(run_id, {"plstm.failure": f"non-finite loss at step {step}"})
-        e.run_id = run_id
-        raise
-    finally:
-        tracker.end(run_id, status)
-    # the last epoch's metrics (from the checkpoint when a resumed run had no epoch left)
-    final = dict(epochs[-1]) if epochs else {}
-    return RunResult(run_id, status, final, ck_path if ck_path.exists() else None,
-                     time.time() - t_start)
+def _epoch(loop: _Loop, epoch: int) -> bool:
+    """Train and evaluate one epoch (from where a checkpoint cut it, if it did); True when
+    ``train.max_steps`` is reached."""
+    st, tc = loop.state, loop.cfg.train
+    t0 = time.time()
+    st.model.train()
+    # running sums: loss, hits, rows; and the same over the log_every window
+    # (and predictions: one per sequence, or per word for GRID)
+    run = {"loss": 0.0, "hits": 0.0, "n": 0, "p": 0, "wloss": 0.0, "whits": 0.0, "wn": 0, "wp": 0}
+    first = 0
+    if st.partial is not None and st.partial["epoch"] == epoch:  # resume inside it
+        st.gen.set_state(st.partial["generator"])
+        first, run = st.partial["batch"], dict(st.partial["sums"])
+        t0 -= st.partial["seconds"]
+    st.partial = None
+    # event data: a fresh rho drop every epoch; fresh generated data (the authors' frequency
+    # tasks): new train and test samples every epoch
+    for split in (loop.train_set, *loop.tests.values()):
+        if hasattr(split, "set_epoch"):
+            split.set_epoch(epoch)
+    epoch_gen = st.gen.get_state()  # the batches below are drawn from this state
+    groups = batches(len(loop.train_set), tc.batch_size, st.gen,
+                     loop.train_set.lengths if tc.bucket else None)
+    bar = _bar(len(groups), f"{loop.label} epoch {epoch}/{tc.epochs}",
+               loop.progress and loop.rank == 0, initial=first)
+    for i in range(first, len(groups)):
+        _batch(loop, epoch, i, groups, run)
+        bar.update(1)
+        bar.set_postfix(loss=f"{run['loss'] / run['n']:.4f}")
+        _maybe_save_within(loop, epoch, i, run, epoch_gen, t0)
+        if tc.max_steps and st.step >= tc.max_steps:
+            break
+    bar.close()
+    metrics = _epoch_metrics(loop, run, t0)
+    loop.tracker.log_metrics(loop.run_id, metrics, epoch)
+    st.epochs.append(metrics)
+    st.epoch = epoch
+    loop.save()
+    if _reduce(loop.dist, float(loop.stop.signum is not None))[0]:  # a signal during eval
+        raise Stopped(loop.stop.signum or signal.SIGTERM)
+    return bool(tc.max_steps and st.step >= tc.max_steps)
+
+
+def _batch(loop: _Loop, epoch: int, i: int, groups: list, run: dict) -> None:
+    """One optimiser step on batch ``i``, its sums added to ``run`` (over all ranks)."""
+    st, tc, world = loop.state, loop.cfg.train, loop.world
+    idx = groups[i]
+    part = idx if world == 1 else idx.tensor_split(world)[loop.rank]
+    # a rank left without rows still runs the batch (DDP needs every rank's backward) with
+    # weight 0
+    b = loop.train_set.batch(part if len(part) else idx).to(tc.device)
+    # each rank's mean is weighted by its share, so DDP's gradient average is the mean over
+    # the global batch, equal to a single process
+    loss, h, npred = train_step(st.model, st.opt, b, tc, loop.train_model,
+                                len(part) * world / len(idx))
+    st.step += 1
+    n_rows = len(part)
+    lsum, hsum, nsum, psum, asked = _reduce(
+        loop.dist, float(loss.detach()) * n_rows, h if n_rows else 0.0, n_rows,
+        npred if n_rows else 0, float(loop.stop.signum is not None))
+    run["asked"] = asked
+    if not math.isfinite(lsum):
+        raise NonFiniteLoss(
+            f"non-finite loss ({lsum / max(nsum, 1):g}) at step {st.step} (epoch {epoch}, "
+            f"batch {i + 1}/{len(groups)}); last finite loss {loop.last_loss:.4g}; learning "
+            f"rate {tc.lr:g}. Run {loop.run_id[:8]} is FAILED; "
+            + (f"its last checkpoint ({loop.saved}) stays: {loop.ck_path}" if loop.saved
+               else "no checkpoint was written yet"))
+    loop.last_loss = lsum / max(nsum, 1)
+    for k, v in (("loss", lsum), ("hits", hsum), ("n", nsum), ("p", psum)):
+        run[k] += v
+        run["w" + k] += v
+    if tc.log_every and st.step % tc.log_every == 0:
+        m = {"step_train_loss": run["wloss"] / run["wn"]}
+        if loop.train_set.task == "classification":
+            m["step_train_acc"] = 100.0 * run["whits"] / run["wp"]
+        loop.tracker.log_metrics(loop.run_id, m, st.step)
+        run.update(wloss=0.0, whits=0.0, wn=0, wp=0)
+
+
+def _maybe_save_within(loop: _Loop, epoch: int, i: int, run: dict, epoch_gen, t0: float):
+    """Checkpoint inside the epoch when a signal asked for it (then stop) or when
+    ``checkpoint_every_s`` has passed since the last checkpoint."""
+    asked = run.pop("asked", 0.0)
+    due = loop.checkpoint_every_s is not None and \
+        time.monotonic() - loop.last_save >= loop.checkpoint_every_s
+    if asked or due:
+        loop.save({"epoch": epoch, "batch": i + 1, "generator": epoch_gen, "sums": dict(run),
+                   "seconds": time.time() - t0})
+        if asked:
+            raise Stopped(loop.stop.signum or signal.SIGTERM)
+
+
+def _epoch_metrics(loop: _Loop, run: dict, t0: float) -> dict[str, float]:
+    """The epoch's training sums and the evaluation on the test split and under each of the
+    artifact's test-time conditions (``<label>/<metric>``)."""
+    tc = loop.cfg.train
+    metrics = {"train_loss": run["loss"] / run["n"], "epoch_time_s": time.time() - t0}
+    if loop.train_set.task == "classification":
+        metrics["train_acc"] = 100.0 * run["hits"] / run["p"]
+    for cond, data in loop.tests.items():
+        res = evaluate(loop.state.model, data, tc.eval_batch_size, tc.device)
+        metrics.update({f"{cond}/{k}" if cond else k: v for k, v in res.items()})
+    return metrics
 
 
 def _reduce(dist, *vals):
@@ -495,41 +325,3 @@ def _bar(total: int, desc: str, enabled: bool, initial: int = 0):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, leave=False, disable=not enabled, dynamic_ncols=True,
                 initial=initial)
-
-
-# --- evaluation of a trained model ------------------------------------------------------------
-
-EVAL_KEYS = ("train.eval_batch_size", "train.device")
-
-
-def condition_config(cfg: RunConfig, overrides: list[str] | dict) -> RunConfig:
-    """``cfg`` under a test-time condition: only ``data.*`` (and how evaluation runs:
-    ``train.eval_batch_size``, ``train.device``) may change; the model stays as trained."""
-    keys = overrides.keys() if isinstance(overrides, dict) else [
-        o.split("=", 1)[0].strip() for o in overrides]
-    bad = [k for k in keys if not (k.startswith("data.") or k in EVAL_KEYS)]
-    if bad:
-        raise ValueError(f"a test-time condition may only change data.* (and "
-                         f"{', '.join(EVAL_KEYS)}), got {', '.join(bad)}")
-    return apply_overrides(cfg, overrides)
-
-
-def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
-                        seed: int | None = None) -> tuple[RunConfig, dict[str, float]]:
-    """Rebuild the model from a checkpoint alone and evaluate it on the test split of its
-    dataset, possibly under another condition (``overrides`` of ``data.*``)."""
-    ck = load_checkpoint(path)
-    try:
-        cfg = from_dict(ck["config"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"checkpoint: {path} holds a config this plstm cannot read "
-                              f"({e})") from None
-    if overrides:
-        cfg = condition_config(cfg, overrides)
-    test_set = load_split(cfg.data, "test", cfg.seed if seed is None else seed)
-    model = make_model(cfg, test_set.input_size, test_set.num_outputs, test_set)
-    restore_state(model, ck["model"], path)
-    res = evaluate(model, test_set, cfg.train.eval_batch_size)
-    if not math.isfinite(res["test_loss"]):
-        raise RuntimeError(f"evaluation of {path} gave a non-finite loss")
-    return cfg, res

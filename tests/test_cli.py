@@ -201,7 +201,9 @@ def test_reproduce_all_goes_on_past_a_missing_dataset(runs, monkeypatch):
     from plstm_repro import experiments
 
     arts = {k: experiments.ARTIFACTS[k] for k in ("mnist", "fig2b")}
-    monkeypatch.setattr(runner_mod, "ARTIFACTS", arts)
+    from plstm_repro.sweep import reproduce as reproduce_mod
+
+    monkeypatch.setattr(reproduce_mod, "ARTIFACTS", arts)
     res, out = invoke("reproduce", "all", "--scale", "smoke", "--no-progress", "--runs-dir", runs)
     assert res.exit_code == 1 and "Traceback" not in out
     assert "mnist: skipped" in out and "plstm download mnist" in out

@@ -15,8 +15,7 @@ from test_bn_fused import gradcheck_case as bn_gradcheck_case
 from test_bn_fused import make_case as bn_make_case
 from test_fused import assert_same, irregular_times, make_case, safe_gradcheck_case
 
-from plstm_repro.cells import BNLSTM, PhasedLSTM, bn_fused, fused
-from plstm_repro.cells import compiled
+from plstm_repro.cells import BNLSTM, PhasedLSTM, bn_fused, compiled, fused
 from plstm_repro.cells.compiled import CompiledOps, can_compile
 
 EAGER = CompiledOps(compile=False)

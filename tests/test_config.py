@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from plstm_repro.config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
-from plstm_repro.experiments import ARTIFACTS, SCALES
-from plstm_repro.runner import labels_for, resolve_train_config
+from plstm_repro.experiments import ARTIFACTS, SCALES, labels_for
+from plstm_repro.runner import resolve_train_config
 
 
 def test_typed_overrides():

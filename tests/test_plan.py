@@ -8,10 +8,11 @@ import math
 import pytest
 from typer.testing import CliRunner
 
-from plstm_repro import experiments, grid, plan
+from plstm_repro import experiments, plan
 from plstm_repro.cli import app
 from plstm_repro.config import apply_overrides
 from plstm_repro.experiments import ARTIFACTS
+from plstm_repro.sweep import shards
 
 cli = CliRunner()
 STEP_S, EVAL_BATCH_S = 0.5, 0.25  # the constant "measured" times of the arithmetic tests
@@ -68,7 +69,7 @@ def test_plan_is_the_grid_reproduce_would_run(here, constant_times):
         [(art.id, v.label, c.label, s, cfg.train.epochs) for v, c, s, cfg in art.runs("smoke")]
     # every artifact, one shard of three: the same points as reproduce's selection, in order
     points = [(a, cfg) for a in ARTIFACTS.values() for _, _, _, cfg in a.runs("smoke")]
-    mine = grid.select_shard(list(enumerate(points)), (2, 3))
+    mine = shards.select_shard(list(enumerate(points)), (2, 3))
     rows = plan.plan(list(ARTIFACTS), "smoke", shard="2/3")
     assert [(r.artifact, r.seed, r.epochs) for r in rows] == \
         [(a.id, cfg.seed, cfg.train.epochs) for _, (a, cfg) in mine]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plstm_repro import plots
+from plstm_repro import illustrations, plot_kit, plots
 from plstm_repro.experiments import ARTIFACTS
 from plstm_repro.reference import paper_values
 
@@ -139,10 +139,10 @@ def test_training_curves(tmp_path, name):
 
 
 def test_fig2b(tmp_path):
-    table, md = check_outputs(plots.plot_fig2b(ARTIFACTS["fig2b"], None, tmp_path, "smoke"),
+    table, md = check_outputs(illustrations.plot_fig2b(ARTIFACTS["fig2b"], None, tmp_path, "smoke"),
                               tmp_path, "fig2b")
     x = table["x"].to_numpy()
-    for tau in plots.FIG2B_TAU:
+    for tau in illustrations.FIG2B_TAU:
         k = table[f"k_tau{tau:g}"].to_numpy()
         c = table[f"c_tau{tau:g}"].to_numpy()
         dc = np.diff(c)
@@ -168,13 +168,13 @@ def test_reference_values():
 
 def drawn_figures(monkeypatch) -> list:
     """Every figure the plot functions save, kept for inspection."""
-    figs, save = [], plots._save_figure
+    figs, save = [], plot_kit._save_figure
 
     def keep(fig, out_dir, name):
         figs.append(fig)
         return save(fig, out_dir, name)
 
-    monkeypatch.setattr(plots, "_save_figure", keep)
+    monkeypatch.setattr(plot_kit, "_save_figure", keep)
     return figs
 
 

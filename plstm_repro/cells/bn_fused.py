@@ -34,17 +34,7 @@ import torch
 from torch import Tensor
 
 from ._ext import load_extension
-
-
-def _masked_moments(v: Tensor, w: Tensor | None, den: Tensor, eps: float):
-    """Mean, biased variance and 1/sqrt(var + eps) over dim -2 (the batch) of v [..., B, D],
-    over the rows where w [..., B, 1] is true (all rows when w is None)."""
-    vw = v if w is None else torch.where(w, v, 0.0)
-    mean = vw.sum(-2) / den
-    d = v - mean.unsqueeze(-2)
-    d = d if w is None else torch.where(w, d, 0.0)
-    var = (d * d).sum(-2) / den
-    return mean, var, torch.rsqrt(var + eps)
+from .functional import masked_moments
 
 
 class TorchOps:
@@ -65,7 +55,7 @@ class TorchOps:
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
         empty = x.new_empty(0, G)
         if train:
-            mx, vx, rx = _masked_moments(ax, w, den, eps_x)
+            mx, vx, rx = masked_moments(ax, w, den, eps_x)
             if 0 <= L < T - 1:  # the tail borrows step L's moments
                 mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
         else:
@@ -90,7 +80,7 @@ class TorchOps:
                 mhn, vhn, rhn = mh[L], vh[L], rh[L]
                 mh[n], vh[n] = mhn, vhn
             elif train:
-                mhn, vhn, rhn = _masked_moments(ah, wn, den[n], eps_h)
+                mhn, vhn, rhn = masked_moments(ah, wn, den[n], eps_h)
                 mh[n], vh[n] = mhn, vhn
             else:
                 i_n = min(n, running[2].shape[0] - 1)
@@ -104,7 +94,7 @@ class TorchOps:
                 mcn, vcn, rcn = mc[L], vc[L], rc[L]
                 mc[n], vc[n] = mcn, vcn
             elif train:
-                mcn, vcn, rcn = _masked_moments(cn, wn, den[n], eps_c)
+                mcn, vcn, rcn = masked_moments(cn, wn, den[n], eps_c)
                 mc[n], vc[n] = mcn, vcn
             else:
                 i_n = min(n, running[4].shape[0] - 1)

@@ -36,6 +36,8 @@ import functools
 import torch
 from torch import Tensor
 
+from .functional import masked_moments
+
 
 # ---------------------------------------------------------------------------- Phased LSTM steps
 def _time_gate(t_n, m_n, tau, shift, r, leak, dtype):
@@ -304,8 +306,6 @@ class CompiledOps:
     # ----------------------------------------------------------------------------- BN-LSTM
     def bn_forward(self, x, mask, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0, running, eps_x,
                    eps_h, eps_c, train, save, min_count):
-        from .bn_fused import _masked_moments
-
         x, w_ih, w_hh, bias, gx, gh, gc, bc, h0, c0 = _plain(x, w_ih, w_hh, bias, gx, gh, gc, bc,
                                                              h0, c0)
         T, B, F = x.shape
@@ -323,7 +323,7 @@ class CompiledOps:
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
         empty = x.new_empty(0, G)
         if train:  # the input side of every step at once
-            mx, vx, rx = _masked_moments(ax, w, den, eps_x)
+            mx, vx, rx = masked_moments(ax, w, den, eps_x)
             if 0 <= L < T - 1:
                 mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
             mh_all = vh_all = rh_all = x.new_zeros(T, G)
@@ -346,7 +346,7 @@ class CompiledOps:
         given = [mh_all, vh_all, rh_all, mc_all, vc_all, rc_all]
         for n in range(T):
             if n == L + 1 and L >= 0:  # the tail borrows step L's moments
-                given = [[v] * T for v in (r[7], r[8], r[9], r[10], r[11], r[12])]
+                given = [[keep[k][L]] * T for k in ("mh", "vh", "rh", "mc", "vc", "rc")]
             args = (h @ wt, xs[n], h, c, w[n], den[n], own[n], bias, gx, gh, gc, bc,
                     *(v[n] for v in given), eps_h, eps_c, train)
             step = step or self._step("bn_fwd", args)

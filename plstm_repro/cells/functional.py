@@ -147,3 +147,14 @@ def pgru_step(
     n = torch.tanh(xn + r * hn)
     h_new = torch.lerp(n, h, z)
     return torch.lerp(h, h_new, k)
+
+
+def masked_moments(v: Tensor, w: Tensor | None, den: Tensor, eps: float):
+    """Mean, biased variance and 1/sqrt(var + eps) over dim -2 (the batch) of v [..., B, D],
+    over the rows where w [..., B, 1] is true (all rows when w is None)."""
+    vw = v if w is None else torch.where(w, v, 0.0)
+    mean = vw.sum(-2) / den
+    d = v - mean.unsqueeze(-2)
+    d = d if w is None else torch.where(w, d, 0.0)
+    var = (d * d).sum(-2) / den
+    return mean, var, torch.rsqrt(var + eps)

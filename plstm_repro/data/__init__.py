@@ -190,7 +190,7 @@ def _download_grid(name, root: Path, from_dir, progress, echo, speakers: str) ->
     if name == "synthetic-grid" and from_dir is None:
         import shutil
 
-        from .grid import generate_synthetic_grid
+        from .grid_synth import generate_synthetic_grid
 
         tmp = root / ".synthetic-grid-src"
         shutil.rmtree(tmp, ignore_errors=True)

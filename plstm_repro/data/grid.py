@@ -802,14 +802,6 @@ def _place_all(found: dict, src: Path, dest: Path, want: list[int] | None, echo,
                                 + f".\n{_layout_hint(dest)}")
 
 
-def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
-                            seed: int = 0) -> Path:
-    """A SYNTHETIC GRID-format corpus under ``out`` (see :mod:`.grid_synth`, where it lives)."""
-    from .grid_synth import generate_synthetic_grid as generate
-
-    return generate(out, speakers=speakers, sentences=sentences, seed=seed)
-
-
 # --- preprocessing ------------------------------------------------------------------------
 
 def _inventory(base: Path, speakers: list[int],
@@ -1041,7 +1033,6 @@ __all__ = [
     "ArchiveError",
     "align_words",
     "download_grid",
-    "generate_synthetic_grid",
     "match_alignment_folders",
     "mfcc39",
     "parse_align",

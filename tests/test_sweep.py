@@ -1,4 +1,4 @@
-"""A grid over processes and machines: shards, claims, a parent run with children, and two
+"""A grid over processes and machines: shards, leases, a parent run with children, and two
 shards against a real `mlflow server` (one of them killed mid-run, then rerun)."""
 
 import os
@@ -12,40 +12,42 @@ import urllib.request
 
 import pytest
 
-from plstm_repro import grid
-from plstm_repro.config import config_hash
+from plstm_repro import results
+from plstm_repro.config import flat, spec_hash
 from plstm_repro.experiments import ARTIFACTS
+from plstm_repro.sweep import leases, shards
 from plstm_repro.tracking import MlflowTracker
 
 
 def test_shards_are_disjoint_and_cover_the_grid():
     plan = list(range(11))
-    parts = [grid.select_shard(plan, (i, 4)) for i in range(1, 5)]
+    parts = [shards.select_shard(plan, (i, 4)) for i in range(1, 5)]
     assert sorted(x for p in parts for x in p) == plan and all(parts)
-    assert grid.parse_shard("2/4") == (2, 4) and grid.parse_shard(None) == (1, 1)
+    assert shards.parse_shard("2/4") == (2, 4) and shards.parse_shard(None) == (1, 1)
     for bad in ("0/4", "5/4", "2", "a/b", "1/0"):
         with pytest.raises(ValueError, match="--shard"):
-            grid.parse_shard(bad)
+            shards.parse_shard(bad)
 
 
-def test_two_processes_claiming_one_config_at_once_one_wins(tmp_path, monkeypatch):
-    """Two trackers (as two processes would) claim the same config at the same moment."""
+def test_two_processes_leasing_one_config_at_once_one_wins(tmp_path, monkeypatch):
+    """Two trackers (as two processes would) lease the same config at the same moment."""
     monkeypatch.setenv("PLSTM_CLAIM_SETTLE_S", "0.5")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     trackers = [MlflowTracker(uri=store, root=tmp_path) for _ in range(2)]
     trackers[0].experiment_id("fig4b")
     barrier, won = threading.Barrier(2), {}
+    cfg = ARTIFACTS["fig4b"].runs("smoke")[0][3]
 
-    def claim(k):
+    def lease(k):
         tr = trackers[k]
 
         def start(extra):
-            return tr.start("fig4b", f"claim {k}", {}, {"config_hash": "h1", **extra})
+            return tr.start("fig4b", f"lease {k}", flat(cfg), extra)
 
         barrier.wait()
-        won[k] = grid.claim_new(tr, "fig4b", "h1", start)
+        won[k] = leases.lease_new(tr, "fig4b", spec_hash(cfg), start)
 
-    threads = [threading.Thread(target=claim, args=(k,)) for k in range(2)]
+    threads = [threading.Thread(target=lease, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -54,11 +56,9 @@ def test_two_processes_claiming_one_config_at_once_one_wins(tmp_path, monkeypatc
     assert len(winners) == 1, won
     runs = trackers[0].runs("fig4b")  # the loser's run is deleted
     assert [r.info.run_id for r in runs] == [won[winners[0]]]
-    # a third process now sees a live claim and does not even try
-    from plstm_repro.runner import decide
+    # a third process now sees a live lease and does not even try
+    from plstm_repro.sweep.lifecycle import decide
 
-    cfg = ARTIFACTS["fig4b"].runs("smoke")[0][3]
-    trackers[0].set_tags(won[winners[0]], {"config_hash": config_hash(cfg)})
     d = decide(trackers[1], "fig4b", cfg, tmp_path, lambda extra: pytest.fail("started"))
     assert d.action == "busy" and "heartbeat" in d.note
 
@@ -113,14 +113,14 @@ def shard(i, url, tmp_path, *extra):
 
 def test_two_shards_against_a_server_one_killed_and_rerun(server, tmp_path):
     art = ARTIFACTS["fig4b"]
-    plan = {config_hash(cfg) for *_, cfg in art.runs("smoke")}
+    plan = {spec_hash(cfg) for *_, cfg in art.runs("smoke")}
     tr = MlflowTracker(uri=server, root=tmp_path)
     one, two = shard(1, server, tmp_path), shard(2, server, tmp_path)
-    # kill shard 1 while it holds a claim (a RUNNING child of its own)
+    # kill shard 1 while it holds a lease (a RUNNING child of its own)
     deadline, hit = time.time() + 240, None
     while hit is None and time.time() < deadline and one.poll() is None:
         for r in tr.runs("fig4b", "attributes.status = 'RUNNING'"):
-            if f":{one.pid}:" in r.data.tags.get(grid.CLAIM_TAG, ""):
+            if f":{one.pid}:" in r.data.tags.get(leases.LEASE_TAG, ""):
                 hit = r.info.run_id
         time.sleep(0.2)
     assert hit is not None, "shard 1 never started a grid point"
@@ -140,7 +140,7 @@ def test_two_shards_against_a_server_one_killed_and_rerun(server, tmp_path):
 
     runs = tr.runs("fig4b")
     children = [r for r in runs if r.data.tags.get("plstm.role") == "child"]
-    finished = [r.data.tags["config_hash"] for r in children if r.info.status == "FINISHED"]
+    finished = [results.run_spec_hash(r) for r in children if r.info.status == "FINISHED"]
     assert sorted(finished) == sorted(plan)  # every config trained to the end exactly once
     (parent,) = [r for r in runs if r.data.tags.get("plstm.role") == "parent"]
     assert parent.info.status == "FINISHED" and parent.data.tags["scale"] == "smoke"

@@ -1,0 +1,1 @@
+"""Training pieces around ``fit``: checkpoints, evaluation, callbacks."""
