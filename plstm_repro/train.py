@@ -21,7 +21,7 @@ from .errors import ConfigError, NonFiniteLoss, Stopped
 from .layout import checkpoint_path
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
 from .training.build import grid_sizes, make_model
-from .training.checkpoints import load_checkpoint, save_checkpoint
+from .training.checkpoints import load_checkpoint, restore_state, save_checkpoint
 from .training.evaluation import EVAL_KEYS, condition_config, evaluate, evaluate_checkpoint
 from .training.signals import StopRequest
 from .training.state import TrainState
@@ -29,8 +29,8 @@ from .training.steps import batches, loss_and_hits
 
 __all__ = ["EVAL_KEYS", "RunResult", "StopRequest", "batches", "checkpoint_path",
            "condition_config", "evaluate", "evaluate_checkpoint", "fit", "grid_sizes",
-           "load_checkpoint", "loss_and_hits", "make_model", "save_checkpoint", "start_run",
-           "train_step"]
+           "load_checkpoint", "loss_and_hits", "make_model", "restore_state", "save_checkpoint",
+           "start_run", "train_step"]
 
 
 @dataclass

@@ -507,18 +507,19 @@ def test_resume_of_a_run_another_process_holds_fails_and_says_when_it_can_be_tak
                                                                                   monkeypatch):
     import time
 
-    from plstm_repro import grid, runner
-    from plstm_repro.config import config_hash
+    from plstm_repro import runner
+    from plstm_repro.config import flat, spec_hash
     from plstm_repro.errors import UserError
     from plstm_repro.runner import resolve_train_config
     from plstm_repro.runner import train as run_train
+    from plstm_repro.sweep import leases
     from plstm_repro.tracking import HEARTBEAT_TAG, MlflowTracker
 
     cfg, _ = resolve_train_config("sines", "phased", "smoke", 0, [])
     tr = MlflowTracker(root=tmp_path)
-    tr.start("train-sines", "held", {}, {"config_hash": config_hash(cfg),
-                                          grid.CLAIM_TAG: "otherhost:123:x",
-                                          HEARTBEAT_TAG: str(int(time.time()) - 30)})
+    tr.start("train-sines", "held", flat(cfg), {"spec_hash": spec_hash(cfg),
+                                                 leases.LEASE_TAG: "otherhost:123:x",
+                                                 HEARTBEAT_TAG: str(int(time.time()) - 30)})
     monkeypatch.setattr(runner, "MlflowTracker", lambda root: tr)  # one store set-up, not two
     with pytest.raises(UserError) as e:
         run_train("sines", "phased", "smoke", 0, [], resume=True, root=tmp_path,
