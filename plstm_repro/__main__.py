@@ -14,11 +14,12 @@ def main() -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         app()
         return
-    import torch
     import torch.distributed as dist
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend)
+    from .distributed import init_distributed, resolve_device
+
+    # each process on its own GPU (cuda:LOCAL_RANK) where CUDA is visible, else gloo on the CPU
+    init_distributed(resolve_device("auto"))
     try:
         app()
     finally:

@@ -33,6 +33,10 @@ SETS = typer.Option([], "--set", metavar="KEY=VALUE",
 SCALE = typer.Option("quick", "--scale", metavar="SCALE",
                      help="smoke (seconds) | quick (CPU minutes) | paper (the authors' "
                           "settings) | paper-text (fig3d, fig4a: the paper's text only).")
+DEVICE = typer.Option(None, "--device", metavar="DEV",
+                      help="Where to compute: cpu, cuda, cuda:1 (under torchrun, cuda is each "
+                           "process's own GPU). How a run is made, not what it is: a run on "
+                           "another device counts for the same grid point.")
 QUIET = typer.Option(False, "--no-progress", help="No progress bars.")
 SPEAKERS = typer.Option("", "--speakers", help="GRID only: speakers, e.g. 1-34 or 1-4,7 "
                                                "(default: all; 21 has no video).")
@@ -108,6 +112,7 @@ def train(
                                 help="Continue the last killed/failed run of this config."),
     restart: bool = RESTART,
     checkpoint_minutes: float = CHECKPOINT,
+    device: str = DEVICE,
     runs_dir: Path = RUNS,
     no_progress: bool = QUIET,
 ):
@@ -117,6 +122,7 @@ def train(
     """
     from .runner import train as run
 
+    sets = [*sets, *([f"train.device={device}"] if device else [])]
     run(dataset, model, scale, seed, sets, resume, runs_dir, progress=not no_progress,
         echo=typer.echo, restart=restart, checkpoint_minutes=checkpoint_minutes)
 
@@ -126,6 +132,7 @@ def train(
 def eval_(
     run: str = typer.Argument(..., help="A run id (or its prefix) or a checkpoint file."),
     sets: list[str] = SETS,
+    device: str = DEVICE,
     runs_dir: Path = RUNS,
 ):
     """Evaluate a trained model, also under another condition than it was trained on.
@@ -134,6 +141,7 @@ def eval_(
     """
     from .runner import evaluate
 
+    sets = [*sets, *([f"train.device={device}"] if device else [])]
     cfg, res = evaluate(run, sets, runs_dir)
     typer.echo(f"{cfg.data.name} ({cfg.data.sampling}) {cfg.model.name}, seed {cfg.seed}:")
     typer.echo(json.dumps({k: round(v, 6) for k, v in res.items()}, indent=2))
@@ -158,10 +166,7 @@ def reproduce(
                                  help="Print the plan and train nothing: every grid point with "
                                       "its time estimated from a few steps timed here, per "
                                       "artifact and in total (serial and with --jobs)."),
-    device: str = typer.Option(None, "--device", metavar="DEV",
-                               help="Where to train: cpu, cuda, cuda:1, mps (how the runs are "
-                                    "made, not what they are: a run on another device counts "
-                                    "the same)."),
+    device: str = DEVICE,
     sets: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
                                    help="Execution settings only: data.root, "
                                         "train.eval_batch_size, train.log_every, train.device."),

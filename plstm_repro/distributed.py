@@ -76,9 +76,12 @@ def init_distributed(device: torch.device, env: Mapping[str, str] | None = None)
 
     device = torch.device(device)
     if not dist.is_initialized():
+        backend = backend_for(device)
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend_for(device), init_method="env://",
+            # NCCL for the device's tensors, gloo for a CPU tensor (a run with --device cpu)
+            backend = f"cpu:gloo,cuda:{backend}"
+        dist.init_process_group(backend, init_method="env://",
                                 rank=int(env["RANK"]), world_size=world)
     return dist, dist.get_rank(), dist.get_world_size()
 

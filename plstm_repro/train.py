@@ -17,8 +17,10 @@ from torch import nn
 
 from .config import RunConfig, flat, from_dict, same_spec, spec_hash
 from .data import load_split
+from .distributed import reduce_values, resolve_device
 from .errors import ConfigError, NonFiniteLoss, Stopped
 from .layout import checkpoint_path
+from .loader import Prefetcher
 from .tracking import FAILED, FINISHED, KILLED, NullTracker, Tracker, describe_split
 from .training.build import grid_sizes, make_model
 from .training.checkpoints import load_checkpoint, restore_state, save_checkpoint
@@ -152,6 +154,7 @@ class _Loop:
     last_save: float = 0.0
     last_loss: float = float("nan")
     stop: StopRequest | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # train + eval
 
     def save(self, within: dict | None = None) -> None:
         """The state after ``state.epoch`` epochs, plus ``within`` = where we are inside the
@@ -181,8 +184,9 @@ def _open(cfg, tracker, root, experiment, run_name, tags, resume_run_id, run_id,
     tests = {"": load_split(cfg.data, "test", cfg.seed)}
     tests.update({label: load_split(condition_config(cfg, ov).data, "test", cfg.seed)
                   for label, ov in (evaluations or {}).items()})
-    model = make_model(cfg, train_set.input_size, train_set.num_outputs,
-                       train_set).to(cfg.train.device)
+    # train.device is execution: "cuda" under torchrun is this process's GPU (LOCAL_RANK)
+    device = resolve_device(cfg.train.device)
+    model = make_model(cfg, train_set.input_size, train_set.num_outputs, train_set).to(device)
     state = TrainState(model, torch.optim.Adam(model.parameters(), lr=cfg.train.lr),
                        torch.Generator().manual_seed(cfg.seed))
     if resume_run_id:
@@ -198,13 +202,14 @@ def _open(cfg, tracker, root, experiment, run_name, tags, resume_run_id, run_id,
             run_id = start_run(tracker, cfg, experiment, run_name, tags)
         tracker.log_inputs(run_id, [describe_split(cfg, "train", train_set),
                                     describe_split(cfg, "test", tests[""])])
-    train_model = model if dist is None else nn.parallel.DistributedDataParallel(model)
+    train_model = model if dist is None else nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
     ck_path = checkpoint_path(root, run_id)
     return _Loop(cfg, tracker, run_id, state, train_set, tests, train_model, ck_path,
                  run_name or f"{cfg.data.name}/{cfg.model.name}", progress, checkpoint_every_s,
                  dist, rank, world, t_start,
                  saved=f"after epoch {state.epoch}" if ck_path.exists() else "",
-                 last_save=time.monotonic())
+                 last_save=time.monotonic(), device=device)
 
 
 def _epoch(loop: _Loop, epoch: int) -> bool:
@@ -232,8 +237,12 @@ def _epoch(loop: _Loop, epoch: int) -> bool:
                      loop.train_set.lengths if tc.bucket else None)
     bar = _bar(len(groups), f"{loop.label} epoch {epoch}/{tc.epochs}",
                loop.progress and loop.rank == 0, initial=first)
-    for i in range(first, len(groups)):
-        _batch(loop, epoch, i, groups, run)
+    # the batches are built in worker threads ahead of the step that uses them (pinned and
+    # copied asynchronously on CUDA), the same batches in the same order as built here
+    ahead = Prefetcher(loop.train_set, groups, loop.device, rank=loop.rank, world=loop.world,
+                       start=first)
+    for i, part, b in ahead:
+        _batch(loop, epoch, i, groups, run, part, b)
         bar.update(1)
         bar.set_postfix(loss=f"{run['loss'] / run['n']:.4f}")
         _maybe_save_within(loop, epoch, i, run, epoch_gen, t0)
@@ -245,28 +254,27 @@ def _epoch(loop: _Loop, epoch: int) -> bool:
     st.epochs.append(metrics)
     st.epoch = epoch
     loop.save()
-    if _reduce(loop.dist, float(loop.stop.signum is not None))[0]:  # a signal during eval
+    if reduce_values(loop.dist, float(loop.stop.signum is not None),
+                     device=loop.device)[0]:  # a signal during eval
         raise Stopped(loop.stop.signum or signal.SIGTERM)
     return bool(tc.max_steps and st.step >= tc.max_steps)
 
 
-def _batch(loop: _Loop, epoch: int, i: int, groups: list, run: dict) -> None:
-    """One optimiser step on batch ``i``, its sums added to ``run`` (over all ranks)."""
+def _batch(loop: _Loop, epoch: int, i: int, groups: list, run: dict, part, b) -> None:
+    """One optimiser step on batch ``i`` (``b``: this rank's rows ``part`` of it, on the
+    device; a rank left without rows runs the whole batch with weight 0, since DDP needs
+    every rank's backward), its sums added to ``run`` (over all ranks)."""
     st, tc, world = loop.state, loop.cfg.train, loop.world
     idx = groups[i]
-    part = idx if world == 1 else idx.tensor_split(world)[loop.rank]
-    # a rank left without rows still runs the batch (DDP needs every rank's backward) with
-    # weight 0
-    b = loop.train_set.batch(part if len(part) else idx).to(tc.device)
     # each rank's mean is weighted by its share, so DDP's gradient average is the mean over
     # the global batch, equal to a single process
     loss, h, npred = train_step(st.model, st.opt, b, tc, loop.train_model,
                                 len(part) * world / len(idx))
     st.step += 1
     n_rows = len(part)
-    lsum, hsum, nsum, psum, asked = _reduce(
+    lsum, hsum, nsum, psum, asked = reduce_values(
         loop.dist, float(loss.detach()) * n_rows, h if n_rows else 0.0, n_rows,
-        npred if n_rows else 0, float(loop.stop.signum is not None))
+        npred if n_rows else 0, float(loop.stop.signum is not None), device=loop.device)
     run["asked"] = asked
     if not math.isfinite(lsum):
         raise NonFiniteLoss(
@@ -308,17 +316,9 @@ def _epoch_metrics(loop: _Loop, run: dict, t0: float) -> dict[str, float]:
     if loop.train_set.task == "classification":
         metrics["train_acc"] = 100.0 * run["hits"] / run["p"]
     for cond, data in loop.tests.items():
-        res = evaluate(loop.state.model, data, tc.eval_batch_size, tc.device)
+        res = evaluate(loop.state.model, data, tc.eval_batch_size, loop.device)
         metrics.update({f"{cond}/{k}" if cond else k: v for k, v in res.items()})
     return metrics
-
-
-def _reduce(dist, *vals):
-    if dist is None:
-        return vals
-    t = torch.tensor(vals, dtype=torch.float64)
-    dist.all_reduce(t)
-    return tuple(t.tolist())
 
 
 def _bar(total: int, desc: str, enabled: bool, initial: int = 0):

@@ -104,6 +104,7 @@ def invoke(*args):
     ["train", "sines", "--set", "train.epochs=0"],
     ["train", "sines", "--set", "seed=1e20"],
     ["reproduce", "fig4b", "--scale", "smoke", "--device", "cuda"],
+    ["train", "sines", "--scale", "smoke", "--device", "cuda"],
     ["reproduce", "fig4b", "--scale", "smoke", "--set", "train.lr=0.1"],
 ])
 def test_bad_configs_end_in_one_line_before_any_run_exists(args, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..config import RunConfig, apply_overrides, from_dict
 from ..data import SeqData, load_split
+from ..distributed import resolve_device
 from ..errors import CheckpointError, ConfigError
 from .build import make_model
 from .checkpoints import load_checkpoint, restore_state
@@ -81,7 +82,8 @@ def evaluate_checkpoint(path: Path, overrides: list[str] | dict | None = None,
     test_set = load_split(cfg.data, "test", cfg.seed if seed is None else seed)
     model = make_model(cfg, test_set.input_size, test_set.num_outputs, test_set)
     restore_state(model, ck["model"], path)
-    res = evaluate(model, test_set, cfg.train.eval_batch_size)
+    device = resolve_device(cfg.train.device)  # where this evaluation runs, not the training
+    res = evaluate(model.to(device), test_set, cfg.train.eval_batch_size, device)
     if not math.isfinite(res["test_loss"]):
         raise RuntimeError(f"evaluation of {path} gave a non-finite loss")
     return cfg, res
