@@ -156,3 +156,24 @@ def test_authors_init_head_and_shift():
     with pytest.raises(ValueError, match="only the LSTM-family"):
         make_model(apply_overrides(RunConfig(), {"model.init": "authors",
                                                  "model.name": "phased_gru"}), 1, 2)
+
+
+def test_update_stats_in_time_slices_equal_the_whole_gate():
+    """update_stats counts the open gates (leak 0) over valid steps in slices of time; the sums
+    equal those of the whole [B, T, H] gate, ragged lengths and a last partial slice included."""
+    from plstm_repro.cells import PhasedLSTM
+    from plstm_repro.cells.checks import valid_mask
+    from plstm_repro.models.sequence import SequenceModel
+
+    torch.manual_seed(0)
+    m = SequenceModel(PhasedLSTM(3, 16, r_on=0.5, tau_init=(0.0, 2.0)), 4).train()
+    T = 2 * SequenceModel.STATS_STEPS + 37
+    x = torch.randn(3, T, 3)
+    t = torch.rand(3, T, dtype=torch.float64).cumsum(1)
+    lengths = torch.tensor([T, 5, SequenceModel.STATS_STEPS + 1])
+    stats = m.update_stats(x, t, lengths)
+    m.rnn.training = False
+    k = m.rnn.time_gates(t, 0, valid_mask(lengths, T)).double()
+    assert stats["updates_per_neuron"] == float((k > 0).sum()) / 16
+    assert stats["gate_openness"] == pytest.approx(float(k.sum()) / 16, rel=1e-6)
+    assert stats["steps"] == float(lengths.sum())

@@ -18,6 +18,7 @@ class SequenceModel(nn.Module):
     """
 
     HEADS = ("linear", "leaky_relu")
+    STATS_STEPS = 128  # time steps per slice in update_stats
 
     def __init__(self, rnn: nn.Module, num_outputs: int, readout: str = "last",
                  embed: tuple[int, int] | None = None, head: str = "linear"):
@@ -68,14 +69,19 @@ class SequenceModel(nn.Module):
         if not self.is_phased:
             return {"updates_per_neuron": steps}
         rnn = self.rnn
+        mask = valid_mask(lengths.to(t.device), T)
+        opened = openness = 0.0
         saved, rnn.training = rnn.training, False  # leak 0: the test-time gate
-        try:
-            k = rnn.time_gates(t, 0, valid_mask(lengths.to(t.device), T))
+        try:  # in slices of time: the float64 [B, T, H] temporaries stay in cache
+            for sl in range(0, T, self.STATS_STEPS):
+                k = rnn.time_gates(t[:, sl:sl + self.STATS_STEPS], 0,
+                                   mask[:, sl:sl + self.STATS_STEPS])
+                opened += float((k > 0).sum())
+                openness += float(k.sum())
         finally:
             rnn.training = saved
         H = rnn.hidden_size
-        return {"updates_per_neuron": float((k > 0).sum()) / H,
-                "gate_openness": float(k.sum()) / H, "steps": steps}
+        return {"updates_per_neuron": opened / H, "gate_openness": openness / H, "steps": steps}
 
     @property
     def is_phased(self) -> bool:
