@@ -25,11 +25,9 @@ import pandas as pd
 
 from . import plot_kit
 from .experiments import Artifact
-from .plot_kit import (  # noqa: F401 - shared by the figures here and in plots_events
+from .plot_kit import (
     COLORS,
-    COLUMNS,
     CONDITION_NAMES,
-    MARKERS_UP_TO,
     _color,
     _curve_panel,
     _curves,
@@ -39,15 +37,11 @@ from .plot_kit import (  # noqa: F401 - shared by the figures here and in plots_
     _md_header,
     _md_paper,
     _new_figure,
-    _reproduce_hint,
-    _save_figure,
     _seeds_text,
     _select,
     _spread,
     _whole_numbers,
     _write_all,
-    _write_csv,
-    _write_text,
 )
 from .plots_events import (  # noqa: F401
     MODALITY_METRICS,

@@ -7,28 +7,20 @@ from pathlib import Path
 import pandas as pd
 
 from .experiments import Artifact
-from .plot_kit import (  # noqa: F401
+from .plot_kit import (
     COLORS,
-    COLUMNS,
-    CONDITION_NAMES,
-    MARKERS_UP_TO,
     _color,
     _curve_panel,
     _curves,
     _final,
     _fmt,
-    _markers,
     _md_header,
     _md_paper,
     _new_figure,
-    _reproduce_hint,
-    _save_figure,
     _seeds_text,
     _select,
     _spread,
-    _whole_numbers,
     _write_all,
-    _write_csv,
     _write_text,
 )
 from .reference import paper_values

@@ -222,5 +222,5 @@ def test_a_one_epoch_curve_shows_its_point(tmp_path, monkeypatch, name):
 
 @pytest.mark.parametrize("name", ["fig4a", "run"])
 def test_long_curves_are_plain_lines(tmp_path, monkeypatch, name):
-    lines = curves_figure(name, plots.MARKERS_UP_TO + 1, tmp_path, monkeypatch)
+    lines = curves_figure(name, plot_kit.MARKERS_UP_TO + 1, tmp_path, monkeypatch)
     assert lines and not any(has_marker(ln) for ln in lines)

@@ -36,7 +36,7 @@ import functools
 import torch
 from torch import Tensor
 
-from .functional import masked_moments
+from .functional import masked_moments, weight_grads
 
 
 # ---------------------------------------------------------------------------- Phased LSTM steps
@@ -223,6 +223,13 @@ def _inductor_step(name: str, args):
     return lambda *a: graph([a[i] for i in pos])
 
 
+def _valid_rows(mask: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The mask [T, B] (all valid where ``mask`` is empty), as [T, B, 1], and its counts [T]."""
+    T, B = x.shape[:2]
+    m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
+    return m, m.unsqueeze(-1), m.sum(1).to(x.dtype)
+
+
 class CompiledOps:
     """The Phased LSTM and BN-LSTM recurrences as (GEMM + one compiled pointwise) per step, with
     the signatures of :class:`.fused.TorchOps` and :class:`.bn_fused.TorchOps`.
@@ -276,7 +283,6 @@ class CompiledOps:
         out, call, acts, x, w_ih, w_hh, tau, shift, r, h0, c0 = _plain(
             out, call, acts, x, w_ih, w_hh, tau, shift, r, h0, c0)
         T, B, H = out.shape
-        F = x.shape[2]
         step = None
         leak_t = torch.tensor(float(leak), dtype=torch.float64, device=x.device)
         acc = [torch.zeros(B, H, dtype=torch.float64, device=x.device) for _ in range(3)]
@@ -291,13 +297,7 @@ class CompiledOps:
             da, keep, dc, *acc = step(*args)
             dh = torch.addmm(keep, da, w_hh)
             das[n] = da
-        da = torch.stack(das)
-        hprev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        da2 = da.reshape(-1, 4 * H)
-        dw_hh = da2.t() @ hprev.reshape(-1, H)
-        dx = (da2 @ w_ih).view(T, B, F)
-        dw_ih = da2.t() @ x.reshape(-1, F)
-        db = da2.sum(0)
+        dx, dw_ih, db, dw_hh = weight_grads(torch.stack(das), x, w_ih, h0, out)
         dtau = -acc[0].sum(0) / (tau * tau)
         dshift = -acc[1].sum(0) / tau
         dr = acc[2].sum(0) if need_r else torch.zeros_like(tau)
@@ -312,9 +312,7 @@ class CompiledOps:
         H = w_hh.shape[1]
         G = 4 * H
         step = None
-        m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
-        w = m.unsqueeze(-1)
-        counts = m.sum(1).to(x.dtype)
+        _, w, counts = _valid_rows(mask, x)
         den = counts.clamp_min(1.0).unsqueeze(-1)  # [T, 1]
         # a ragged batch's tail (after step L: fewer than min_count valid samples) normalises
         # with step L's moments, as constants (cells.baselines.min_stat_count says why)
@@ -381,9 +379,7 @@ class CompiledOps:
         H = w_hh.shape[1]
         G = 4 * H
         step = None
-        m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
-        w = m.unsqueeze(-1)
-        counts = m.sum(1).to(x.dtype)
+        _, w, counts = _valid_rows(mask, x)
         own = (counts >= min_count).unsqueeze(-1)  # [T, 1]: steps with their own moments
         inv = (1.0 / counts.clamp_min(1.0)).unsqueeze(-1)  # [T, 1]
         f64 = {"dtype": torch.float64, "device": x.device}

@@ -158,3 +158,14 @@ def masked_moments(v: Tensor, w: Tensor | None, den: Tensor, eps: float):
     d = d if w is None else torch.where(w, d, 0.0)
     var = (d * d).sum(-2) / den
     return mean, var, torch.rsqrt(var + eps)
+
+
+def weight_grads(da: Tensor, x: Tensor, w_ih: Tensor, h0: Tensor, out: Tensor):
+    """d x, d W_ih, d b, d W_hh from the pre-activation gradients ``da`` [T, B, 4H] of every
+    step: four GEMMs over all steps at once, after the per-step BPTT loop."""
+    T, B, F = x.shape
+    H = h0.shape[-1]
+    hprev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+    da2 = da.reshape(-1, 4 * H)
+    return ((da2 @ w_ih).view(T, B, F), da2.t() @ x.reshape(-1, F), da2.sum(0),
+            da2.t() @ hprev.reshape(-1, H))

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ._ext import load_extension
+from .functional import weight_grads
 
 
 class TorchOps:
@@ -82,7 +83,6 @@ class TorchOps:
     def fused_backward(gout, ghn, gcn, out, call, acts, kall, code, x, t, w_ih, w_hh, tau,
                        shift, r, h0, c0, leak, need_r):
         T, B, H = out.shape
-        F = x.shape[2]
         da = out.new_empty(T, B, 4 * H)
         dk = out.new_empty(T, B, H)
         dh, dc = ghn.clone(), gcn.clone()
@@ -101,12 +101,7 @@ class TorchOps:
                        dht * tc * o * (1 - o)], 1, out=da[n])
             dc = dc * (1 - k) + dct * f
             dh = torch.addmm(dhv * (1 - k), da[n], w_hh)
-        hprev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        da2 = da.reshape(-1, 4 * H)
-        dw_hh = da2.t() @ hprev.reshape(-1, H)
-        dx = (da2 @ w_ih).view(T, B, F)
-        dw_ih = da2.t() @ x.reshape(-1, F)
-        db = da2.sum(0)
+        dx, dw_ih, db, dw_hh = weight_grads(da, x, w_ih, h0, out)
         dk64 = dk.to(torch.float64)
         c1, c2, c3 = code == 1, code == 2, code == 3
         slope = torch.where(c1, 2.0 / r, torch.where(c2, -2.0 / r, torch.where(c3, leak, 0.0)))
