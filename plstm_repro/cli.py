@@ -200,7 +200,7 @@ def report(
 
     Example: plstm report && xdg-open runs/report/report.html
     """
-    from .report import write_report
+    from .results.report import write_report
 
     html_path, md_path = write_report(runs_dir, out)
     typer.echo(f"wrote {html_path}")
@@ -221,7 +221,7 @@ def plot(
 
     Example: plstm plot fig3d --scale quick
     """
-    from .figures import plot as run
+    from .results.figures import plot as run
 
     for p in run(artifact, scale, runs_dir):
         typer.echo(f"wrote {p}")

@@ -63,7 +63,7 @@ class Artifact:
     variants: tuple[Cell, ...]
     conditions: tuple[Cell, ...]
     metric: str  # the tracked metric the figure reports: test_acc | test_mse | train_acc
-    plot: str  # name of the function in plstm_repro.plots
+    plot: str  # name of the function in plstm_repro.results.plots
     scales: dict[str, Scale]
     base: Overrides = field(default_factory=dict)
     # where our settings differ from the paper's at every scale (a scale's own differences are

@@ -1,6 +1,6 @@
 """Plain functions behind the CLI's single-run commands: train one run, evaluate a checkpoint,
 prepare a dataset, serve the UI. The grid of runs is :mod:`plstm_repro.sweep`; which runs count
-is :mod:`plstm_repro.results`; figures from tracked runs are :mod:`plstm_repro.figures`."""
+is :mod:`plstm_repro.results`; figures from tracked runs are :mod:`plstm_repro.results.figures`."""
 
 from __future__ import annotations
 

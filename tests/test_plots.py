@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plstm_repro import illustrations, plot_kit, plots
 from plstm_repro.experiments import ARTIFACTS
 from plstm_repro.reference import paper_values
+from plstm_repro.results import illustrations, plot_kit, plots
 
 COLUMNS = ["run_id", "variant", "condition", "seed", "metric", "step", "value"]
 

@@ -11,7 +11,7 @@ from plstm_repro import results
 from plstm_repro.config import apply_overrides
 from plstm_repro.experiments import ARTIFACTS
 from plstm_repro.plan import store_states
-from plstm_repro.report import select_runs
+from plstm_repro.results.report import select_runs
 from plstm_repro.sweep.lifecycle import run_one
 from plstm_repro.tracking import MlflowTracker
 

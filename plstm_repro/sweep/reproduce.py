@@ -12,8 +12,8 @@ from ..config import execution as execution_of
 from ..config_checks import check_device
 from ..errors import IncompleteReproduction, UsageError
 from ..experiments import ARTIFACTS, Artifact, check_scale, get_artifact
-from ..figures import plot
 from ..layout import figure_dir
+from ..results.figures import plot
 from ..tracking import FAILED, FINISHED, KILLED, MlflowTracker, NullTracker
 from . import leases
 from .lifecycle import run_point, run_task
@@ -218,7 +218,7 @@ def _close_artifacts(arts, scale, root, tracker, parents, interrupted, say,
         done = counts.get("finished", 0)
         parent = parents[art.id]
         if done == len(state):
-            from ..report import artifact_results, draw
+            from ..results.report import artifact_results, draw
 
             res = artifact_results(tracker, art, scale)
             paths = draw(art, res, root)

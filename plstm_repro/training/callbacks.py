@@ -14,6 +14,6 @@ class RunCurves:
                   label: str) -> None:
         if not epochs:
             return
-        from ..plots import plot_run_curves
+        from ..results.plots import plot_run_curves
 
         tracker.log_artifact(run_id, plot_run_curves(epochs, folder, label), "figures")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import results
-from .errors import IncompleteGrid
-from .experiments import check_scale, get_artifact
-from .layout import figure_dir
-from .tracking import MlflowTracker
+from .. import results
+from ..errors import IncompleteGrid
+from ..experiments import check_scale, get_artifact
+from ..layout import figure_dir
+from ..tracking import MlflowTracker
 
 
 def draw(art, history, root: Path, scale: str) -> list[Path]:

@@ -1,4 +1,4 @@
-"""What every figure of :mod:`plstm_repro.plots` shares: the rows of the runs that count, one per
+"""What every figure of :mod:`plstm_repro.results.plots` shares: the rows of the runs that count, one per
 (variant, condition, seed), reduced to finals and curves; colours and markers; the markdown
 header and the paper's values; files written whole (temp name, then rename)."""
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import IncompleteGrid, UsageError
-from .experiments import Artifact
-from .layout import atomic_write, atomic_write_text
-from .reference import PaperReference
+from ..errors import IncompleteGrid, UsageError
+from ..experiments import Artifact
+from ..layout import atomic_write, atomic_write_text
+from ..reference import PaperReference
 
 COLUMNS = ["run_id", "variant", "condition", "seed", "metric", "step", "value"]
 # the authors' notebook colours (A_Freq_Task.ipynb), so our figures read like theirs

@@ -1,6 +1,6 @@
 """Illustrations that run a model rather than read tracked results: Fig. 2b (a hand-set Phased
 LSTM's time gates and cell state) and Fig. 6a (a trained GRID network's time gates, from its
-checkpoint). The figures drawn from result tables are :mod:`plstm_repro.plots`."""
+checkpoint). The figures drawn from result tables are :mod:`plstm_repro.results.plots`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..experiments import Artifact
+from ..reference import paper_values
 from . import plot_kit
-from .experiments import Artifact
 from .plot_kit import _md_paper, _new_figure, _write_all
-from .reference import paper_values
 
 FIG2B_TAU = (5.0, 10.0, 20.0)  # ms
 FIG2B_SHIFT = 2.0  # ms, identical for every neuron, as in the paper's Fig. 2b
@@ -31,7 +31,7 @@ def fig2b_trace() -> pd.DataFrame:
     """
     import torch
 
-    from .cells import PhasedLSTM
+    from ..cells import PhasedLSTM
 
     H = len(FIG2B_TAU)
     cell = PhasedLSTM(1, H, r_on=FIG2B_R_ON).eval()
@@ -111,9 +111,9 @@ def _fig6a_model(ck: Path):
     """(config, the trained model in eval mode, the first test utterance) of a checkpoint."""
     import torch
 
-    from .config import from_dict
-    from .data import load_split
-    from .train import load_checkpoint, make_model, restore_state
+    from ..config import from_dict
+    from ..data import load_split
+    from ..train import load_checkpoint, make_model, restore_state
 
     state = load_checkpoint(ck)
     cfg = from_dict(state["config"])
@@ -132,7 +132,7 @@ def plot_fig6a(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     file, where there is none."""
     import torch
 
-    from .layout import checkpoint_path
+    from ..layout import checkpoint_path
 
     phased = history[history["variant"] == "Phased LSTM"].sort_values("condition")
     ck = next((checkpoint_path(root, r) for r in phased["run_id"].unique()[::-1]

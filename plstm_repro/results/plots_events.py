@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiments import Artifact
+from ..experiments import Artifact
+from ..reference import paper_values
 from .plot_kit import (
     COLORS,
     _color,
@@ -23,7 +24,6 @@ from .plot_kit import (
     _write_all,
     _write_text,
 )
-from .reference import paper_values
 
 TABLE1_ROWS = (
     ("Accuracy at epoch 1", "test_acc", 1, "epoch 1"),
@@ -162,7 +162,7 @@ def plot_fig6c(artifact: Artifact, history: pd.DataFrame, out_dir: Path,
     """Video-only test loss over epochs per model, a panel per resolution (low: MFCC every
     40 ms, high: every 10 ms), and a table of final word accuracies per modality (both, audio,
     video) and the peak video-only accuracy, beside the paper's statements (Fig. 6a, drawn from
-    a trained model, is :func:`plstm_repro.illustrations.plot_fig6a`)."""
+    a trained model, is :func:`plstm_repro.results.illustrations.plot_fig6a`)."""
     metric = artifact.metric
     h = fig6c_rows(artifact, history, scale)
     ref = None if artifact.synthetic else paper_values(artifact.id)

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..experiments import Artifact
+from ..reference import paper_values
 from . import plot_kit
-from .experiments import Artifact
 from .plot_kit import (
     COLORS,
     CONDITION_NAMES,
@@ -50,7 +51,6 @@ from .plots_events import (  # noqa: F401
     plot_fig6c,
     plot_table1,
 )
-from .reference import paper_values
 
 
 def plot_fig3d(artifact: Artifact, history: pd.DataFrame, out_dir: Path, scale: str) -> list[Path]:

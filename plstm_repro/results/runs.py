@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 
-from .config import from_params, spec_hash
-from .errors import ConfigError
-from .tracking import FINISHED, ROLE_TAG
+from ..config import from_params, spec_hash
+from ..errors import ConfigError
+from ..tracking import FINISHED, ROLE_TAG
 
 
 @functools.lru_cache(maxsize=65536)

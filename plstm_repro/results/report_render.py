@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .claims import FAILS, HOLDS, NOT_ENOUGH, Verdict
-from .experiments import SCALES, Artifact
-from .reference import paper_values
+from ..claims import FAILS, HOLDS, NOT_ENOUGH, Verdict
+from ..experiments import SCALES, Artifact
+from ..reference import paper_values
 
 BEST_FIRST = tuple(reversed(SCALES))  # paper, quick, smoke
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import results
-from .claims import Verdict
-from .errors import IncompleteGrid
-from .experiments import ARTIFACTS, Artifact
-from .layout import Layout, atomic_write_text
-from .reference import PaperReference, paper_values
+from .. import results
+from ..claims import Verdict
+from ..errors import IncompleteGrid
+from ..experiments import ARTIFACTS, Artifact
+from ..layout import Layout, atomic_write_text
+from ..reference import PaperReference, paper_values
+from ..tracking import MlflowTracker, git_commit, hardware
 from .report_render import BEST_FIRST, Section, _plot_table, md_to_html, render  # noqa: F401
-from .tracking import MlflowTracker, git_commit, hardware
 
 
 @dataclass
