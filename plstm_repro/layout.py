@@ -57,14 +57,19 @@ def publish(tmp: Path, path: Path) -> Path:
 def atomic_write(path: Path, write) -> Path:
     """``write(tmp)`` fills a temp file beside ``path``, then it replaces ``path`` at once."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
+        return publish(tmp, path)
+    except OSError as e:  # a full disk, a read-only folder: one line naming the file
+        tmp.unlink(missing_ok=True)
+        from .errors import EnvironmentProblem
+
+        raise EnvironmentProblem(f"cannot write {path}: {e.strerror or e}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return publish(tmp, path)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

@@ -645,3 +645,24 @@ def test_skipped_members_of_a_compressed_tar_count_against_its_ratio(tmp_path):
         extract_archive(tmp_path / "a.tar.gz", tmp_path / "out",
                         want=lambda n: n.endswith(".align"),
                         limits=archives.Limits(ratio=100, ratio_floor=0))
+
+
+def test_a_file_that_cannot_be_written_is_one_line_naming_it_and_leaves_no_temp(tmp_path,
+                                                                                 monkeypatch):
+    """A full disk while a figure or table is written (layout.atomic_write, the one atomic
+    write): one EnvironmentProblem line naming the file, and no temp file left beside it."""
+    import errno
+
+    from plstm_repro.errors import EnvironmentProblem
+    from plstm_repro.layout import atomic_write, atomic_write_text
+
+    def full(tmp):
+        Path(tmp).write_bytes(b"part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(EnvironmentProblem) as e:
+        atomic_write(tmp_path / "fig.png", full)
+    assert str(e.value) == f"cannot write {tmp_path / 'fig.png'}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+    atomic_write_text(tmp_path / "ok.md", "x")
+    assert [p.name for p in tmp_path.iterdir()] == ["ok.md"]
