@@ -98,6 +98,15 @@ def friendly(fn):
     return wrapper
 
 
+def _device_set(device: str | None) -> list[str]:
+    """``--device`` as the execution override it is, checked under its own name."""
+    if not device:
+        return []
+    from .config_checks import check_device
+
+    return [f"train.device={check_device(device, '--device')}"]
+
+
 @app.command()
 @friendly
 def train(
@@ -122,7 +131,7 @@ def train(
     """
     from .runner import train as run
 
-    sets = [*sets, *([f"train.device={device}"] if device else [])]
+    sets = [*sets, *_device_set(device)]
     run(dataset, model, scale, seed, sets, resume, runs_dir, progress=not no_progress,
         echo=typer.echo, restart=restart, checkpoint_minutes=checkpoint_minutes)
 
@@ -141,7 +150,7 @@ def eval_(
     """
     from .runner import evaluate
 
-    sets = [*sets, *([f"train.device={device}"] if device else [])]
+    sets = [*sets, *_device_set(device)]
     cfg, res = evaluate(run, sets, runs_dir)
     typer.echo(f"{cfg.data.name} ({cfg.data.sampling}) {cfg.model.name}, seed {cfg.seed}:")
     typer.echo(json.dumps({k: round(v, 6) for k, v in res.items()}, indent=2))
@@ -180,7 +189,7 @@ def reproduce(
     """
     from .sweep.reproduce import reproduce as run
 
-    execution = [*sets, *([f"train.device={device}"] if device else [])]
+    execution = [*sets, *_device_set(device)]
     for p in run(artifact, scale, runs_dir, progress=not no_progress, echo=typer.echo,
                  jobs=jobs, shard=shard, restart=restart,
                  checkpoint_minutes=checkpoint_minutes, dry_run=dry_run, execution=execution):
