@@ -452,17 +452,6 @@ def download_real(root: Path, from_dir: Path | None, progress: bool, echo) -> st
     return f"{NMNIST.name} is in {folder}; next: plstm preprocess {NMNIST.name}"
 
 
-def download_synthetic(root: Path, from_dir: Path | None, progress: bool, echo) -> str:
-    """The registry's download of ``synthetic-nmnist``: generated offline, or placed from a
-    folder like the real one."""
-    if from_dir is None:
-        from .synthetic_nmnist import generate_synthetic_nmnist
-        where = generate_synthetic_nmnist(root, progress=progress, echo=echo)
-        return f"{SYNTHETIC.name} is in {where}"
-    folder = download_nmnist(root, from_dir, progress, echo, SYNTHETIC)
-    return f"{SYNTHETIC.name} is in {folder}; next: plstm preprocess {SYNTHETIC.name}"
-
-
 def prepare_nmnist(root: Path, progress: bool, echo) -> dict:
     """The registry's prepare of ``nmnist``."""
     return preprocess_nmnist(root, progress, echo, NMNIST)
