@@ -1,8 +1,9 @@
-"""The data layer's entry points: ``load_split`` (a DataConfig, split, seed -> a split with the
-batch interface of :class:`SeqData`: ``len``, ``lengths``, ``batch(idx)``, ``task``,
-``num_outputs``, ``input_size``), ``download_dataset``, ``preprocess_dataset`` and
-``ensure_generated``. Each dispatches through the dataset's spec in :mod:`.registry`, which names
-the functions to call; they are imported on first use, so listing datasets costs nothing.
+"""The data layer's entry points: ``load_split`` (a DataConfig, split, seed -> a split: what
+:class:`.protocol.Split` declares, ``len``, ``lengths``, ``batch(idx)``, ``task``,
+``num_outputs``, ``input_size`` and the optional parts), ``download_dataset``,
+``preprocess_dataset`` and ``ensure_generated``. Each dispatches through the dataset's spec in
+:mod:`.registry`, which names the functions to call; they are imported on first use, so
+listing datasets costs nothing.
 """
 
 from __future__ import annotations

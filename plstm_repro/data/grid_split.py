@@ -71,6 +71,9 @@ class GridSplit:
     task = "classification"
     time_unit = "ms"
     arch = "grid_fusion"  # the model this data needs (make_model builds it around the cell)
+    sensor = None  # the Split protocol's optional parts this kind lacks
+    num_indices = 0
+    digest = None
 
     def __init__(self, store: Store, indices: np.ndarray | None = None, *, audio: str = "hi",
                  modalities: str = "both", modality_dropout: float = 0.0, seed: int = 0,
