@@ -317,7 +317,7 @@ def describe_split(cfg, split: str, data) -> dict:
     (the store's index, the rows, their lengths and labels, and the split's settings)."""
     import hashlib
 
-    digest = getattr(data, "digest", None)
+    digest = data.digest
     if digest is None:
         h = hashlib.blake2b(digest_size=8)
         if hasattr(data, "x"):
@@ -340,7 +340,7 @@ def describe_split(cfg, split: str, data) -> dict:
               "config": {k: v for k, v in vars(cfg.data).items()}}
     profile = {"num_rows": len(data), "max_len": int(data.lengths.max()) if len(data) else 0,
                "features": int(data.input_size), "task": data.task,
-               "time_unit": getattr(data, "time_unit", "")}
+               "time_unit": data.time_unit}
     return {"name": f"{cfg.data.name}-{split}", "digest": digest,
             "source_type": "plstm_repro", "source": json.dumps(source, default=str),
             "profile": json.dumps(profile),

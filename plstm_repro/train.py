@@ -230,8 +230,7 @@ def _epoch(loop: _Loop, epoch: int) -> bool:
     # event data: a fresh rho drop every epoch; fresh generated data (the authors' frequency
     # tasks): new train and test samples every epoch
     for split in (loop.train_set, *loop.tests.values()):
-        if hasattr(split, "set_epoch"):
-            split.set_epoch(epoch)
+        split.set_epoch(epoch)  # a no-op for data that do not change
     epoch_gen = st.gen.get_state()  # the batches below are drawn from this state
     groups = batches(len(loop.train_set), tc.batch_size, st.gen,
                      loop.train_set.lengths if tc.bucket else None)

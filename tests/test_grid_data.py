@@ -378,7 +378,7 @@ def test_download_from_the_site_then_skip(tmp_path, site_server, monkeypatch, ke
     for d, name in grid.ARCHIVES.values():
         (www / f"s8/{d}").mkdir(parents=True, exist_ok=True)
         shutil.move(tmp_path / "tmp" / name.format(n=8), www / f"s8/{d}" / name.format(n=8))
-    monkeypatch.setattr(grid, "BASE_URLS", (url,))
+    monkeypatch.setattr(grid.layout, "BASE_URLS", (url,))
     dest = download_grid(tmp_path / "data", speakers=[8], progress=False, echo=lambda m: None,
                          keep_archives=keep)
     assert sorted(p.stem for p in (dest / "s8/align").iterdir()) == ids
@@ -391,7 +391,7 @@ def test_download_from_the_site_then_skip(tmp_path, site_server, monkeypatch, ke
 
 
 def test_download_offline_names_urls_and_layout(tmp_path, monkeypatch):
-    monkeypatch.setattr(grid, "BASE_URLS", ("http://127.0.0.1:9/gridcorpus/",))
+    monkeypatch.setattr(grid.layout, "BASE_URLS", ("http://127.0.0.1:9/gridcorpus/",))
     with pytest.raises(DownloadError) as e:
         download_grid(tmp_path / "data", speakers=[1, 2], progress=False, echo=lambda m: None)
     msg = str(e.value)
@@ -575,7 +575,7 @@ def test_stores_are_rebuilt_when_files_seed_or_speakers_change(tmp_path, monkeyp
     def fake(video, audio, align, sid):
         calls.append(sid)
         return {"ok": False, "kind": "video_unreadable", "path": str(video), "why": "dummy"}
-    monkeypatch.setattr(grid, "process_utterance", fake)
+    monkeypatch.setattr(grid.features, "process_utterance", fake)
 
     def run(**kw):
         msgs = []
@@ -605,7 +605,7 @@ def test_interrupted_preprocess_leaves_no_store(tmp_path, monkeypatch):
         if len(calls) == 2:
             raise KeyboardInterrupt
         return {"ok": False, "kind": "video_unreadable", "path": str(args[0]), "why": "x"}
-    monkeypatch.setattr(grid, "process_utterance", boom)
+    monkeypatch.setattr(grid.features, "process_utterance", boom)
     with pytest.raises(KeyboardInterrupt):
         preprocess_grid(tmp_path / "data", progress=False, workers=1, echo=lambda m: None)
     cache = tmp_path / "data/GRID/cache"
@@ -635,7 +635,7 @@ def _nearest_neighbour_accuracy(feats: np.ndarray, labels: np.ndarray) -> tuple[
 
 
 def test_synthetic_grid_is_labelled_learnable_and_reproducible(tmp_path):
-    from plstm_repro.data.grid_synth import generate_synthetic_grid
+    from plstm_repro.data.grid.synth import generate_synthetic_grid
 
     out = generate_synthetic_grid(tmp_path / "syn", speakers=2, sentences=6, seed=3)
     again = generate_synthetic_grid(tmp_path / "syn2", speakers=1, sentences=2, seed=3)
@@ -704,3 +704,29 @@ def test_a_74_frame_video_that_covers_the_words_is_kept(tmp_path):
     assert any("frames per video: 75: 1, 74: 1" in m for m in msgs)
     kept = sorted(Store(root / "GRID" / "cache" / sp).names for sp in ("train", "test"))
     assert "s3/pwbk1s" in kept[0] + kept[1]
+
+
+def test_the_manifest_holds_every_utterance_and_features_and_split_map_over_it(tmp_path):
+    src = tmp_path / "src"
+    _dummy_speaker(src, "site", 5, ["bbaf2n", "lgiz8a", "pwbk1s"])
+    _dummy_speaker(src, "site", 6, ["sraq5p"])
+    root = tmp_path / "data"
+    download_grid(root, from_dir=src, echo=lambda m: None)
+    (root / "GRID/s5/audio/lgiz8a.wav").unlink()
+    utts = grid.inventory(root / "GRID", [5, 6])
+    assert [(u.name, u.speaker, u.sid) for u in utts] == [
+        ("s5/bbaf2n", 5, "bbaf2n"), ("s5/lgiz8a", 5, "lgiz8a"), ("s5/pwbk1s", 5, "pwbk1s"),
+        ("s6/sraq5p", 6, "sraq5p")]
+    g = root / "GRID/s5"
+    assert utts[0].files == (g / "video/bbaf2n.mpg", g / "audio/bbaf2n.wav",
+                             g / "align/bbaf2n.align", "bbaf2n")
+    assert utts[1].audio is None
+    # the split: a function of the records and the seed alone, per speaker as split_ids
+    test = grid.holdout.held_out(utts, seed=0)
+    assert test == {f"s5/{i}" for i in grid.split_ids(["bbaf2n", "lgiz8a", "pwbk1s"], 5, 0)}
+    assert grid.holdout.held_out(utts[::-1], seed=0) == test and len(test) == 1
+    # the features: a map over the records; a broken one says why and names its file
+    r = grid.process_utterance(*utts[1].files)
+    assert r["kind"] == "audio_missing" and "lgiz8a" in r["why"]
+    r = grid.process_utterance(*utts[0].files)
+    assert r["kind"] == "align_bad" and r["path"] == str(utts[0].align)

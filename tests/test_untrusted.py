@@ -387,15 +387,15 @@ def test_a_video_past_the_frames_grid_needs_is_named_and_not_decoded_further(tmp
     from plstm_repro.data import grid
 
     video = write_mpg(tmp_path / "s1" / "long.mpg", frames(12) + frames(12, seed=1))
-    monkeypatch.setattr(grid, "MAX_FRAMES", 10)
+    monkeypatch.setattr(grid.video, "MAX_FRAMES", 10)
     with pytest.raises(grid._Broken, match=r"long\.mpg: 24 frames declared, over 10") as e:
         grid.read_face_crops(video)
     assert e.value.kind == "video_too_long"
     # a container that does not declare its length: decoding stops after 10 frames
-    monkeypatch.setattr(grid, "_check_video_size", lambda cap, path, cv2: None)
+    monkeypatch.setattr(grid.video, "_check_video_size", lambda cap, path, cv2: None)
     seen = []
     real = grid.detect_face
-    monkeypatch.setattr(grid, "detect_face", lambda g, near=None: seen.append(1) or real(g, near))
+    monkeypatch.setattr(grid.video, "detect_face", lambda g, near=None: seen.append(1) or real(g, near))
     with pytest.raises(grid._Broken, match="more than 10 frames"):
         grid.read_face_crops(video)
     assert len(seen) == 10
@@ -568,7 +568,7 @@ def test_a_full_disk_under_a_store_names_it_and_leaves_nothing(tmp_path):
 def test_a_wav_or_video_over_what_grid_holds_is_skipped_before_decoding(tmp_path, monkeypatch):
     from plstm_repro.data import grid
 
-    monkeypatch.setattr(grid, "EXTRACT_LIMITS", grid.Limits(member=((".wav", 100),), other=100))
+    monkeypatch.setattr(grid.manifest, "EXTRACT_LIMITS", grid.Limits(member=((".wav", 100),), other=100))
     sid = "bbaf2n"
     align = tmp_path / f"{sid}.align"
     align.write_text("0 23000 sil\n23000 29500 bin\n29500 34000 blue\n34000 35500 at\n"
@@ -576,7 +576,7 @@ def test_a_wav_or_video_over_what_grid_holds_is_skipped_before_decoding(tmp_path
     wav, video = tmp_path / f"{sid}.wav", tmp_path / f"{sid}.mpg"
     wav.write_bytes(b"RIFF" + bytes(200))
     video.write_bytes(bytes(10))
-    monkeypatch.setattr(grid, "read_wav", lambda p: pytest.fail("decoded"))
+    monkeypatch.setattr(grid.features, "read_wav", lambda p: pytest.fail("decoded"))
     r = grid.process_utterance(video, wav, align, sid)
     assert not r["ok"] and r["kind"] == "wav_too_large", r
     assert "204 bytes, over the 100" in r["why"]

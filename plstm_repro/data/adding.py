@@ -63,3 +63,8 @@ def make_adding(n: int, seed: int, min_len: int = 490, max_len: int = 510) -> Se
         num_outputs=1,
         time_unit="step",
     )
+
+
+def load(cfg, split: str, n: int, seed: int) -> SeqData:
+    """The registry's loader of ``adding``."""
+    return make_adding(n, seed, min_len=cfg.min_len, max_len=cfg.max_len)

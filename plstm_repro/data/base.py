@@ -26,6 +26,12 @@ class SeqData:
     task: str  # "classification" or "regression"
     num_outputs: int  # classes, or regression outputs
     time_unit: str = "ms"
+    # the optional parts of the Split protocol (data/protocol.py): a padded split has none
+    arch = None
+    clocks = None
+    sensor = None
+    num_indices = 0
+    digest = None
 
     def __post_init__(self):
         n = self.x.shape[0]
@@ -48,6 +54,9 @@ class SeqData:
     def inputs(self) -> tuple[Tensor, Tensor, Tensor]:
         """What a model's forward takes: (x, t, lengths)."""
         return self.x, self.t, self.lengths
+
+    def set_epoch(self, epoch: int) -> None:
+        """The same data every epoch."""
 
     def to(self, device) -> SeqData:
         if str(device) == "cpu" and self.x.device.type == "cpu":

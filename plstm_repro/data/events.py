@@ -36,6 +36,9 @@ class EventSplit:
     task = "classification"
     time_unit = "ms"
     input_size = 2  # (pixel address, polarity)
+    arch = None  # the Split protocol's optional parts this kind lacks
+    clocks = None
+    digest = None
 
     def __init__(self, store: Store, indices: np.ndarray | None = None, *, rho: float = 1.0,
                  seed: int = 0, train: bool = False, num_outputs: int = 10,

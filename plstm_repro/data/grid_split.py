@@ -16,6 +16,7 @@ MFCCs are standardised per coefficient with statistics of the training store.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -70,6 +71,9 @@ class GridSplit:
     task = "classification"
     time_unit = "ms"
     arch = "grid_fusion"  # the model this data needs (make_model builds it around the cell)
+    sensor = None  # the Split protocol's optional parts this kind lacks
+    num_indices = 0
+    digest = None
 
     def __init__(self, store: Store, indices: np.ndarray | None = None, *, audio: str = "hi",
                  modalities: str = "both", modality_dropout: float = 0.0, seed: int = 0,
@@ -157,3 +161,36 @@ def _clock(store: Store, table: str) -> tuple[float, float]:
                          "2 samples; cannot tell its sampling period")
     period = float(np.median(np.diff(t)))
     return period, float(t[0] % period)
+
+
+def _store(cfg, split: str) -> Store:
+    from .registry import REGISTRY
+
+    path = Path(cfg.root) / REGISTRY[cfg.name].folder / "cache" / split
+    if not Store.exists(path):
+        raise FileNotFoundError(
+            f"{cfg.name} {split}: no preprocessed cache at {path}. Run `plstm download "
+            f"{cfg.name}` (or `--from DIR`) and then `plstm preprocess {cfg.name}`.")
+    return Store(path)
+
+
+def load_grid(cfg, split: str, n: int, seed: int) -> GridSplit:
+    """The registry's loader of ``grid`` and ``synthetic-grid`` (``cfg.name`` says which): the
+    utterances of ``data.speakers``, ``n`` of them (one subset for every seed and model), with
+    MFCC statistics from the train store."""
+    from . import parse_speakers
+
+    store = _store(cfg, split)
+    idx = np.arange(len(store))
+    speakers = parse_speakers(cfg.speakers)
+    if speakers is not None:
+        idx = idx[np.isin(store.records["speaker"], speakers)]
+        if len(idx) == 0:
+            raise ValueError(f"data.speakers: none of {speakers} is in {store.path}")
+    if n < len(idx):  # one subset for every seed and model
+        idx = np.sort(np.random.default_rng(0).choice(idx, n, replace=False))
+    train_store = store if split == "train" else _store(cfg, "train")
+    stats = mfcc_stats(train_store, AUDIO_TABLES.get(cfg.audio, "mfcc_hi"))
+    return GridSplit(store, idx, audio=cfg.audio, modalities=cfg.modalities,
+                     modality_dropout=cfg.modality_dropout, seed=seed, train=split == "train",
+                     stats=stats, name=cfg.name)

@@ -170,3 +170,13 @@ def load_mnist(root: Path, split: str, n: int | None = None) -> SeqData:
         num_outputs=MNIST.num_classes,
         time_unit="step",
     )
+
+
+def load(cfg, split: str, n: int, seed: int) -> SeqData:
+    """The registry's loader of ``mnist``."""
+    return load_mnist(Path(cfg.root), split, n=n)
+
+
+def download(root: Path, from_dir: Path | None, progress: bool, echo) -> str:
+    """The registry's download of ``mnist``."""
+    return f"mnist is in {download_mnist(root, from_dir)}"

@@ -425,6 +425,48 @@ def open_store(root: Path | str, split: str, source: NMNISTSource = NMNIST) -> S
     return Store(path)
 
 
+
+def _load(cfg, split: str, n: int, seed: int, source: NMNISTSource):
+    from .events import EventSplit, stratified_subset
+
+    store = open_store(cfg.root, split, source)
+    # one subset for every seed and model (seed 0), so that runs compare on the same data
+    idx = stratified_subset(store.records["label"], n, seed=0)
+    return EventSplit(store, idx, rho=cfg.rho, seed=seed, train=split == "train",
+                      name=source.name)
+
+
+def load_nmnist(cfg, split: str, n: int, seed: int):
+    """The registry's loader of ``nmnist``."""
+    return _load(cfg, split, n, seed, NMNIST)
+
+
+def load_synthetic(cfg, split: str, n: int, seed: int):
+    """The registry's loader of ``synthetic-nmnist``."""
+    return _load(cfg, split, n, seed, SYNTHETIC)
+
+
+def download_real(root: Path, from_dir: Path | None, progress: bool, echo) -> str:
+    """The registry's download of ``nmnist``."""
+    folder = download_nmnist(root, from_dir, progress, echo, NMNIST)
+    return f"{NMNIST.name} is in {folder}; next: plstm preprocess {NMNIST.name}"
+
+
+def prepare_nmnist(root: Path, progress: bool, echo) -> dict:
+    """The registry's prepare of ``nmnist``."""
+    return preprocess_nmnist(root, progress, echo, NMNIST)
+
+
+def prepare_synthetic(root: Path, progress: bool, echo) -> dict:
+    """The registry's prepare of ``synthetic-nmnist``."""
+    return preprocess_nmnist(root, progress, echo, SYNTHETIC)
+
+
+def synthetic_stores(root: Path) -> list[Path]:
+    """The caches the first run on ``synthetic-nmnist`` generates."""
+    return [SYNTHETIC.store_path(root, s) for s in SPLITS]
+
+
 __all__ = [
     "NMNIST",
     "SENSOR",

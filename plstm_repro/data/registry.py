@@ -1,9 +1,21 @@
-"""Every dataset by name, declared once: where its data comes from and whether it is decoded
-into a cache first. The CLI's help, ``plstm preprocess`` and the dry run's plan read this
-table instead of comparing names (kept import-light: no torch, no numpy)."""
+"""Every dataset by name, declared once: where its data comes from, whether it is decoded into
+a cache first, and the functions that load, download and prepare it. The CLI's help, ``plstm
+preprocess``, the dry run's plan and :mod:`plstm_repro.data` read this table instead of
+comparing names (kept import-light: no torch, no numpy; the functions are named as
+``"module:function"`` in this package and imported on first use).
+
+The declared functions' signatures:
+
+- ``load(cfg, split, n, seed)``: the split ("train"/"test") of ``n`` items, a :class:`Split`;
+- ``download(root, from_dir, progress, echo[, speakers])``: fetch or place the files, return
+  where they are in a sentence (``speakers`` only for datasets with ``speakers=True``);
+- ``prepare(root, progress, echo[, speakers])``: decode them into caches, return a summary;
+- ``stores(root)``: the cache folders a SYNTHETIC dataset's first run generates.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 GENERATED = "generated"  # built from the run's seed, nothing on disk
@@ -18,18 +30,47 @@ class DatasetSpec:
     cached: bool = False  # decoded once into a memory-mapped cache by `plstm preprocess`
     sampled: bool = False  # the dry run times a sample of it (cheap to build, in memory)
     what: str = ""
+    load: str = ""  # "module:function" (see the module's docstring for the signatures)
+    download: str = ""  # FILES and SYNTHETIC datasets
+    prepare: str = ""  # cached datasets
+    stores: str = ""  # SYNTHETIC datasets: the caches their first run generates
+    fresh: bool = False  # can draw new samples every epoch (data.fresh)
+    speakers: bool = False  # has speakers (--speakers, data.speakers)
+    folder: str = ""  # its folder under the data root, where the loader does not say it
+
+    def function(self, role: str):
+        """The declared ``role`` function ("load", "download", "prepare", "stores"), imported."""
+        ref = getattr(self, role)
+        if not ref:
+            raise ValueError(f"dataset {self.name} declares no {role} function")
+        module, _, attr = ref.partition(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
 
 
 REGISTRY = {d.name: d for d in (
-    DatasetSpec("sines", GENERATED, sampled=True, what="frequency discrimination"),
-    DatasetSpec("sines2", GENERATED, sampled=True, what="superimposed frequencies"),
-    DatasetSpec("adding", GENERATED, sampled=True, what="adding task"),
-    DatasetSpec("mnist", FILES, sampled=True, what="sequential MNIST"),
-    DatasetSpec("digits", GENERATED, what="scikit-learn 8x8 digits (offline MNIST stand-in)"),
-    DatasetSpec("nmnist", FILES, cached=True, what="N-MNIST event recordings"),
-    DatasetSpec("synthetic-nmnist", SYNTHETIC, cached=True, what="SYNTHETIC N-MNIST stand-in"),
-    DatasetSpec("grid", FILES, cached=True, what="GRID audio-visual corpus"),
-    DatasetSpec("synthetic-grid", SYNTHETIC, cached=True, what="SYNTHETIC GRID stand-in"),
+    DatasetSpec("sines", GENERATED, sampled=True, what="frequency discrimination",
+                load="sines:load_sines", fresh=True),
+    DatasetSpec("sines2", GENERATED, sampled=True, what="superimposed frequencies",
+                load="sines:load_sines2", fresh=True),
+    DatasetSpec("adding", GENERATED, sampled=True, what="adding task", load="adding:load"),
+    DatasetSpec("mnist", FILES, sampled=True, what="sequential MNIST", load="mnist:load",
+                download="mnist:download"),
+    DatasetSpec("digits", GENERATED, what="scikit-learn 8x8 digits (offline MNIST stand-in)",
+                load="digits:load"),
+    DatasetSpec("nmnist", FILES, cached=True, what="N-MNIST event recordings",
+                load="nmnist:load_nmnist", download="nmnist:download_real",
+                prepare="nmnist:prepare_nmnist"),
+    DatasetSpec("synthetic-nmnist", SYNTHETIC, cached=True, what="SYNTHETIC N-MNIST stand-in",
+                load="nmnist:load_synthetic", download="synthetic_nmnist:download",
+                prepare="nmnist:prepare_synthetic", stores="nmnist:synthetic_stores"),
+    DatasetSpec("grid", FILES, cached=True, what="GRID audio-visual corpus",
+                load="grid_split:load_grid", download="grid.recipes:download_real",
+                prepare="grid.recipes:prepare_real", speakers=True, folder="GRID"),
+    DatasetSpec("synthetic-grid", SYNTHETIC, cached=True, what="SYNTHETIC GRID stand-in",
+                load="grid_split:load_grid", download="grid.recipes:download_synthetic",
+                prepare="grid.recipes:prepare_synthetic",
+                stores="grid.recipes:synthetic_stores",
+                speakers=True, folder="SyntheticGRID"),
 )}
 
 
@@ -50,3 +91,9 @@ def names(*origins: str, cached: bool | None = None) -> list[str]:
 def choices(*origins: str, cached: bool | None = None) -> str:
     """``a | b | c``: the names for a help text."""
     return " | ".join(names(*origins, cached=cached))
+
+
+def names_where(**fields) -> list[str]:
+    """The dataset names whose spec has these field values (``fresh=True``), in order."""
+    return [d.name for d in REGISTRY.values()
+            if all(getattr(d, k) == v for k, v in fields.items())]

@@ -207,3 +207,27 @@ def make_sines_authors(n: int, seed: int, sampling: str = "standard",
     if return_periods:
         return data, (np.stack(periods, axis=1) if superimposed else periods[0])
     return data
+
+
+def _load(cfg, n: int, seed: int, superimposed: bool):
+    if cfg.protocol not in PROTOCOLS:
+        raise ValueError(f"data.protocol: expected one of {', '.join(PROTOCOLS)}, got "
+                         f"{cfg.protocol!r}")
+    gen = make_sines_authors if cfg.protocol == "authors" else make_sines
+
+    def make(key: int):
+        return gen(n, key, sampling=cfg.sampling, superimposed=superimposed)
+    if cfg.fresh:
+        from .base import FreshSplit
+        return FreshSplit(make, seed)
+    return make(seed)
+
+
+def load_sines(cfg, split: str, n: int, seed: int):
+    """The registry's loader of ``sines`` (one frequency per sequence)."""
+    return _load(cfg, n, seed, superimposed=False)
+
+
+def load_sines2(cfg, split: str, n: int, seed: int):
+    """The registry's loader of ``sines2`` (two superimposed frequencies)."""
+    return _load(cfg, n, seed, superimposed=True)

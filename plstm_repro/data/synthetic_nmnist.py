@@ -148,3 +148,12 @@ def generate_synthetic_nmnist(root: Path | str = "data", seed: int = 0, limit: i
                                source=SYNTHETIC)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def download(root: Path, from_dir: Path | None, progress: bool, echo) -> str:
+    """The registry's download of ``synthetic-nmnist``: generated offline, or placed from a
+    folder like the real one."""
+    if from_dir is None:
+        return f"{SYNTHETIC.name} is in {generate_synthetic_nmnist(root, progress=progress, echo=echo)}"
+    folder = download_nmnist(root, from_dir, progress, echo, SYNTHETIC)
+    return f"{SYNTHETIC.name} is in {folder}; next: plstm preprocess {SYNTHETIC.name}"

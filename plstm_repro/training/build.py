@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
+from ..data.protocol import Split
 from ..errors import ConfigError
 from ..models import authors_init, build_model
 
@@ -17,13 +18,15 @@ def grid_sizes(hidden: int) -> dict:
             "merged": (max(1, round(hidden * 250 / 110)),) * 2}
 
 
-def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> nn.Module:
+def make_model(cfg: RunConfig, input_size: int, num_outputs: int,
+               data: Split | None = None) -> nn.Module:
     """The model of ``cfg.model``, initialised from the run's seed without touching the global
-    RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the size of
-    an index feature to embed (``num_indices``), the sensor of an event CNN."""
+    RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the model
+    its batches need (``arch``), the size of an index feature to embed (``num_indices``), the
+    sensor of an event CNN."""
     m = cfg.model
     kw: dict = {}
-    if getattr(data, "arch", None) == "grid_fusion":  # GRID: the fusion network around the cell
+    if data is not None and data.arch == "grid_fusion":  # GRID: the fusion network around the cell
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
@@ -34,7 +37,8 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             return build_model("cnn", num_outputs=num_outputs,
-                               sensor=getattr(data, "sensor", (34, 34)))
+                               sensor=data.sensor if data is not None and data.sensor
+                               else (34, 34))
     if m.name in ("phased_lstm", "phased_gru"):
         kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init, "tau_dist": m.tau_dist,
               "learn_time": m.learn_time, "learn_r_on": m.learn_r_on, "shift_max": m.shift_max}
@@ -50,7 +54,7 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int, data=None) -> 
         raise ConfigError(f"model.init: expected torch or authors, got {m.init!r}")
     embed = None
     if m.embed_dim > 0:
-        num = getattr(data, "num_indices", 0)
+        num = data.num_indices if data is not None else 0
         if num <= 0:
             raise ConfigError(f"model.embed_dim: {cfg.data.name} has no index feature to embed; "
                              "set model.embed_dim=0")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import ALIGN_UNITS_PER_S, DIGITS, GRAMMAR, VOCABULARY, WORD_INDEX
+from .corpus import ALIGN_UNITS_PER_S, DIGITS, GRAMMAR, VOCABULARY, WORD_INDEX
 
 RATE = 50_000
 W, H, FPS, N_FRAMES = 360, 288, 25, 75
@@ -147,7 +147,7 @@ def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
     heights = np.array([0.03, 0.065, 0.10, 0.135])
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(
-        "SYNTHETIC GRID-format corpus written by plstm_repro.data.grid_synth "
+        "SYNTHETIC GRID-format corpus written by plstm_repro.data.grid.synth "
         f"(speakers={speakers}, sentences={sentences}, seed={seed}).\n"
         "Drawn faces and tones, not the GRID corpus: results on it are synthetic.\n")
     for spk in _speaker_numbers(speakers):
