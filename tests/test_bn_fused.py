@@ -260,3 +260,45 @@ def test_steps_past_max_steps_enter_the_last_slot_pooled():
     assert float(bn.running_mean[1]) == pytest.approx(0.1 * float(pm))
     assert float(bn.running_var[1]) == pytest.approx(0.9 + 0.1 * float(unbiased))
     assert float(bn.running_mean[0]) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_eval_is_the_trained_network_past_step_1000(backend):
+    """An N-MNIST recording has ~5,000 events. With the running statistics set to one batch's
+    moments (momentum 1, the unbiased variance scaled back to the biased one), the eval output
+    on that batch is the train-mode output at every step, past step 1,000 too, where the inputs'
+    statistics keep drifting (time is an input): each step needs its own slot, not one slot
+    pooled over steps 1,000-1,499 (the eval network would not be the trained one)."""
+    if backend == "fused":
+        needs_ext()
+    torch.manual_seed(0)
+    model = BNLSTM(2, 8, time_scale=0.01, backend=backend, dtype=torch.float64)
+    bns = [bn for layer in model.layers for bn in (layer.bn_x, layer.bn_h, layer.bn_c)]
+    for bn in bns:
+        bn.momentum = 1.0
+    B, T = 64, 1500
+    x = torch.randn(B, T, 2, dtype=torch.float64)
+    t = torch.rand(B, T, dtype=torch.float64).cumsum(1)
+    with torch.no_grad():
+        trained, _ = model.train()(x, t)
+        for bn in bns:
+            bn.running_var.mul_((B - 1) / B)
+        evaluated, _ = model.eval()(x, t)
+    err = (trained - evaluated).abs().amax(dim=(0, 2))  # rounding grows to ~1e-6 by step 1500
+    worst = int(err.argmax())
+    assert float(err[worst]) < 1e-3, f"step {worst}: {float(err[worst]):.3g}"
+
+
+def test_grown_statistics_slots_survive_a_checkpoint():
+    """Slots grown in training (T = 1,200 > the 1,000 allocated up front) load into a fresh
+    model, which then evaluates exactly as the trained one."""
+    torch.manual_seed(0)
+    model = BNLSTM(2, 4, backend="reference")
+    x, t = torch.randn(3, 1200, 2), torch.rand(3, 1200, dtype=torch.float64).cumsum(1)
+    with torch.no_grad():
+        model.train()(x, t)
+    assert model.layers[0].bn_h.running_mean.shape[0] == 1200
+    fresh = BNLSTM(2, 4, backend="reference")
+    fresh.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.eval()(x, t)[0], model.eval()(x, t)[0])
