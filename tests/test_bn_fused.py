@@ -256,19 +256,19 @@ def test_steps_past_max_steps_enter_the_last_slot_pooled():
     w = n[1:, None]
     pm = (w * means[1:]).sum() / w.sum()
     pv = (w * (vars_[1:] + (means[1:] - pm) ** 2)).sum() / w.sum()
-    unbiased = pv * 25 / 24
     assert float(bn.running_mean[1]) == pytest.approx(0.1 * float(pm))
-    assert float(bn.running_var[1]) == pytest.approx(0.9 + 0.1 * float(unbiased))
+    assert float(bn.running_var[1]) == pytest.approx(0.9 + 0.1 * float(pv))  # biased, as trained
     assert float(bn.running_mean[0]) == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 def test_eval_is_the_trained_network_past_step_1000(backend):
     """An N-MNIST recording has ~5,000 events. With the running statistics set to one batch's
-    moments (momentum 1, the unbiased variance scaled back to the biased one), the eval output
-    on that batch is the train-mode output at every step, past step 1,000 too, where the inputs'
-    statistics keep drifting (time is an input): each step needs its own slot, not one slot
-    pooled over steps 1,000-1,499 (the eval network would not be the trained one)."""
+    moments (momentum 1), the eval output on that batch is the train-mode output at every step:
+    past step 1,000 too, where the inputs' statistics keep drifting (time is an input), so each
+    step needs its own slot, not one pooled over steps 1,000-1,499; and the variance kept is the
+    biased one training used (the unbiased one, x 64/63, changed the output by 0.42 at step
+    562: the recurrence compounds a 0.8% change of every normalised value)."""
     if backend == "fused":
         needs_ext()
     torch.manual_seed(0)
@@ -281,8 +281,6 @@ def test_eval_is_the_trained_network_past_step_1000(backend):
     t = torch.rand(B, T, dtype=torch.float64).cumsum(1)
     with torch.no_grad():
         trained, _ = model.train()(x, t)
-        for bn in bns:
-            bn.running_var.mul_((B - 1) / B)
         evaluated, _ = model.eval()(x, t)
     err = (trained - evaluated).abs().amax(dim=(0, 2))  # rounding grows to ~1e-6 by step 1500
     worst = int(err.argmax())
