@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cells.baselines import REFRESH_BATCHES, refresh_statistics
 from .config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
 from .data import SeqData, load_split
 from .data.base import IGNORE
@@ -408,6 +409,9 @@ def fit(cfg: RunConfig, tracker: Tracker | None = None, *, experiment: str = "ad
                            "epoch_time_s": time.time() - t0}
                 if train_set.task == "classification":
                     metrics["train_acc"] = 100.0 * run["hits"] / run["p"]
+                # recurrent batch norm: population statistics of the final weights (issue 22)
+                refresh_statistics(model, (train_set.batch(g).to(tc.device).inputs
+                                           for g in groups[-REFRESH_BATCHES:]))
                 metrics.update(evaluate(model, test_set, tc.eval_batch_size, tc.device))
                 for cond, data in extra_tests.items():
                     res = evaluate(model, data, tc.eval_batch_size, tc.device)

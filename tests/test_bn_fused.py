@@ -300,3 +300,31 @@ def test_grown_statistics_slots_survive_a_checkpoint():
     fresh.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(fresh.eval()(x, t)[0], model.eval()(x, t)[0])
+
+
+def test_refresh_statistics_are_the_current_weights_moments():
+    """fit() refreshes a batch-norm model's running statistics after every epoch: the mean of
+    the given batches' moments (each batch alike), whatever the moving averages held, so that
+    eval on a refreshed batch is the train-mode network; momentum and mode are restored."""
+    from plstm_repro.cells.baselines import refresh_statistics
+
+    torch.manual_seed(0)
+    model = BNLSTM(2, 8, time_scale=0.01, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    a, b = ((torch.randn(16, 40, 2, generator=g, dtype=torch.float64),
+             torch.rand(16, 40, generator=g, dtype=torch.float64).cumsum(1)) for _ in range(2))
+    with torch.no_grad():
+        model.train()(a[0] * 3 + 1, a[1])  # moving averages of other data
+    model.eval()
+    bn = model.layers[0].bn_h
+    stats = []
+    for batches in ([a], [b], [a, b]):
+        assert refresh_statistics(model, batches)
+        stats.append((bn.running_mean.clone(), bn.running_var.clone()))
+    assert not model.training and bn.momentum == 0.1
+    torch.testing.assert_close(stats[2][0][:40], (stats[0][0][:40] + stats[1][0][:40]) / 2)
+    torch.testing.assert_close(stats[2][1][:40], (stats[0][1][:40] + stats[1][1][:40]) / 2)
+    refresh_statistics(model, [b])
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(*b)[0], model.train()(*b)[0])
+    assert not refresh_statistics(torch.nn.Linear(2, 2), [(torch.zeros(1, 2),)])

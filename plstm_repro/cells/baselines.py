@@ -280,6 +280,38 @@ class SeqBatchNorm(nn.Module):
                 torch.cat([var[keep], pv]), torch.cat([n[keep], total.view(1, 1)]))
 
 
+REFRESH_BATCHES = 20  # training batches whose moments become the population statistics
+
+
+@torch.no_grad()
+def refresh_statistics(model: nn.Module, inputs) -> bool:
+    """Population statistics of the model's current weights: the running statistics of every
+    :class:`SeqBatchNorm` in ``model`` replaced by the average of the batch moments of
+    ``inputs`` (an iterable of forward-argument tuples, e.g. an epoch's last training
+    batches), each batch weighted alike. Returns whether the model has any.
+
+    Why: the moving average (momentum 0.1, one update per batch) mixes the moments of the last
+    ~10 weight updates, and the recurrence compounds the mismatch over thousands of steps
+    (synthetic N-MNIST after 3 quick epochs, same weights: eval 12% with the moving averages,
+    19% with the moments of 45 training batches at the final weights; batch statistics 18-20%).
+    """
+    bns = [m for m in model.modules() if isinstance(m, SeqBatchNorm)]
+    if not bns:
+        return False
+    saved, was_training = [bn.momentum for bn in bns], model.training
+    model.train()
+    try:
+        for k, args in enumerate(inputs):
+            for bn in bns:
+                bn.momentum = 1.0 / (k + 1)  # a running mean over the batches
+            model(*args)
+    finally:
+        for bn, m in zip(bns, saved):
+            bn.momentum = m
+        model.train(was_training)
+    return True
+
+
 class BNLSTM(nn.Module):
     """Recurrent batch-normalised LSTM (Cooijmans et al. 2016), time as an extra input.
 
