@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .cells.baselines import REFRESH_BATCHES, refresh_statistics
 from .config import RunConfig, flat, from_dict, same_spec, spec_hash
 from .data import load_split
 from .distributed import reduce_values, resolve_device
@@ -248,6 +249,9 @@ def _epoch(loop: _Loop, epoch: int) -> bool:
         if tc.max_steps and st.step >= tc.max_steps:
             break
     bar.close()
+    # recurrent batch norm: population statistics of the final weights (issue 22)
+    refresh_statistics(st.model, (loop.train_set.batch(g).to(loop.device).inputs
+                                  for g in groups[-REFRESH_BATCHES:]))
     metrics = _epoch_metrics(loop, run, t0)
     loop.tracker.log_metrics(loop.run_id, metrics, epoch)
     st.epochs.append(metrics)

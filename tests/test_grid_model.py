@@ -26,25 +26,29 @@ def segment(bounds, t):
     return np.clip(np.searchsorted(bounds, t, side="right") - 1, 0, len(bounds) - 2)
 
 
-def fake_grid(root: Path, folder="GRID", n=(24, 8), speakers=(1, 2), seed=0, frames=20):
+def fake_grid(root: Path, folder="GRID", n=(24, 8), speakers=(1, 2), seed=0, frames=20,
+              signal: float = 1.0, positional: bool = False):
     """Stores in the GRID schema with a learnable signal: each word has its own MFCC pattern and
-    its own mouth brightness. Video every 40 ms from 0; MFCC at 12.5 + 10 k (hi), + 40 k (lo)."""
+    its own mouth brightness. Video every 40 ms from 0; MFCC at 12.5 + 10 k (hi), + 40 k (lo).
+    ``signal`` scales both (0: noise and a blank mouth only); ``positional``: the k-th word is
+    always word k (only its position, its time, tells it)."""
     rng = np.random.default_rng(seed)
     dur = 40.0 * frames
     for split, count in zip(("train", "test"), n):
         with StoreWriter(root / folder / "cache" / split, TABLES, {"speaker": "u1"}) as w:
             for u in range(count):
-                words = rng.integers(0, 6, 4)
+                words = np.arange(4) if positional else rng.integers(0, 6, 4)
                 bounds = np.linspace(0, dur, 5)
                 tv = np.arange(frames) * 40.0
                 thi = 12.5 + np.arange(int(dur / 10) - 1) * 10.0
                 tlo = 12.5 + np.arange(frames) * 40.0
                 frame = np.zeros((frames, 48, 48), np.uint8)
-                frame[:, 30:40, 14:34] = (40 * words[segment(bounds, tv)] + 20)[:, None, None]
+                frame[:, 30:40, 14:34] = (signal * 40 * words[segment(bounds, tv)]
+                                          + 20)[:, None, None]
                 hi = rng.normal(0, 0.3, (len(thi), 39)).astype(np.float32)
-                hi[np.arange(len(thi)), words[segment(bounds, thi)]] += 3.0
+                hi[np.arange(len(thi)), words[segment(bounds, thi)]] += 3.0 * signal
                 lo = rng.normal(0, 0.3, (len(tlo), 39)).astype(np.float32)
-                lo[np.arange(len(tlo)), words[segment(bounds, tlo)]] += 3.0
+                lo[np.arange(len(tlo)), words[segment(bounds, tlo)]] += 3.0 * signal
                 w.add(f"s{speakers[u % len(speakers)]}/u{u:03d}",
                       {"speaker": speakers[u % len(speakers)]},
                       video={"frame": frame, "t": tv}, mfcc_hi={"feat": hi, "t": thi},
@@ -223,3 +227,25 @@ def test_phased_fusion_learns_audio_with_the_artifacts_settings(tmp_path):
     after = _merged2_tau(load_checkpoint(res.checkpoint)["model"])
     assert (after > 0).all()
     assert float(((after - before).abs() / before).median()) > 0.01
+
+
+def test_phased_fusion_knows_where_in_the_sentence_it_is(tmp_path):
+    """Issue 22: GRID's words come in a fixed grammar, each position its own few words, so a
+    word's position, read from the time, is worth much of the early accuracy (and all of the
+    video-only loss's early fall) that the LSTM network, which has the time as an input,
+    learned first. Here only the position tells the word (the k-th word is word k, the inputs
+    are noise): with the time as an input of its layers (Fig. 6c's declared choice) the Phased
+    LSTM fusion's test loss is 0.70 after 48 steps; without it 1.29, about ln 4 = 1.39 (the four
+    words known, not which comes where)."""
+    from plstm_repro.config import apply_overrides
+    from plstm_repro.experiments import ARTIFACTS
+    from plstm_repro.train import fit
+
+    fake_grid(tmp_path / "data", n=(96, 32), frames=20, signal=0.0, positional=True)
+    cfg = apply_overrides(ARTIFACTS["fig6c"].config("smoke"), {
+        "data.root": str(tmp_path / "data"), "data.n_train": 1000, "data.n_test": 1000,
+        "data.modality_dropout": 0.0, "model.name": "phased_lstm", "model.hidden_size": 8,
+        "train.epochs": 2, "train.batch_size": 4, "train.lr": 1e-2,
+        "train.eval_batch_size": 32})
+    res = fit(cfg, root=tmp_path / "runs", progress=False, checkpoint_every_s=None)
+    assert res.metrics["test_loss"] < 1.0, res.metrics

@@ -11,7 +11,7 @@ step; per step n, over the samples still valid there (N of them):
 
 with (mu, sigma^2) the step's batch moments in ``train()`` (returned, so that the caller
 updates the running statistics exactly as the reference loop does), the running statistics of
-step min(n, max_stat_steps - 1) in ``eval()``. The backward is BPTT through the same steps;
+step min(n, slots - 1) in ``eval()`` (a slot per step seen in training). The backward is BPTT through the same steps;
 through each batch norm with batch moments
 
 .. math::

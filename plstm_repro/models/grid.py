@@ -23,7 +23,9 @@ stream's input is held from its latest sample. With Phased LSTM cells:
 
 With LSTM or BN-LSTM cells the same network sees both streams on the same union clock, each
 stream's last sample held, and the time (in seconds) as an extra input of every layer, as the
-paper's baselines did. The words are read out at the last union step at or before each word's
+paper's baselines did. The Phased LSTM network gets the same time input by default (a declared
+choice of Fig. 6c: a word's position in GRID's fixed grammar is read from it;
+``phased_time_input=False`` leaves the time to the gates alone). The words are read out at the last union step at or before each word's
 end (a word's last frame), so an utterance yields one prediction per word.
 """
 
@@ -112,7 +114,8 @@ class GridFusion(nn.Module):
     def __init__(self, cell: str = "phased_lstm", num_outputs: int = 51, audio_features: int = 39,
                  clocks: dict | None = None, video_hidden: int = 110, audio_hidden: int = 150,
                  merged: tuple[int, int] = (250, 250), r_on: float = 0.05, leak: float = 1e-3,
-                 time_scale: float = 1e-3, merged_tau=MERGED_TAU, learn_time: bool = True):
+                 time_scale: float = 1e-3, merged_tau=MERGED_TAU, learn_time: bool = True,
+                 phased_time_input: bool = True):
         super().__init__()
         from ..cells import BNLSTM, LSTM, PhasedLSTM
 
@@ -120,6 +123,11 @@ class GridFusion(nn.Module):
             raise ValueError(f"grid_fusion: cell must be phased_lstm, lstm or bn_lstm, got "
                              f"{cell!r}")
         self.cell = cell
+        # the time (s) as an extra input of every layer: the baselines' input; for the Phased
+        # LSTM network a declared choice (Fig. 6c's protocol), the word's position in the
+        # sentence being readable from it
+        self.time_input = cell != "phased_lstm" or phased_time_input
+        self.time_scale = time_scale
         clocks = clocks or {"video": (40.0, 0.0), "audio": (10.0, 0.0)}
         self.video_front = GridVideoFrontEnd()
         sizes = {"video": (self.video_front.out_features, video_hidden),
@@ -134,7 +142,7 @@ class GridFusion(nn.Module):
                 self.layers[name] = BNLSTM(fin, hid, time_scale=time_scale)
             elif name in clocks:  # a stream layer: fixed gates on its own samples
                 period, origin = clocks[name]
-                rnn = PhasedLSTM(fin, hid, r_on=STREAM_R_ON, leak=0.0, learn_time=False,
+                rnn = PhasedLSTM(fin + self.time_input, hid, r_on=STREAM_R_ON, leak=0.0, learn_time=False,
                                  tau_init=(period, period), tau_dist="uniform")
                 with torch.no_grad():
                     rnn.tau_l0.fill_(period)
@@ -143,7 +151,7 @@ class GridFusion(nn.Module):
             else:
                 lo, hi = merged_tau[0 if name == "merged1" else 1]
                 self.layers[name] = learnable_time(PhasedLSTM(
-                    fin, hid, r_on=r_on, leak=leak, tau_init=(lo, hi), tau_dist="uniform",
+                    fin + self.time_input, hid, r_on=r_on, leak=leak, tau_init=(lo, hi), tau_dist="uniform",
                     learn_time=learn_time))
         self.head = nn.Linear(merged[1], num_outputs)
 
@@ -159,11 +167,18 @@ class GridFusion(nn.Module):
 
     def layer_outputs(self, video, video_t, video_len, audio, audio_t, audio_len):
         hv, ha, tu, lu = self.timeline(video, video_t, video_len, audio, audio_t, audio_len)
-        ov, _ = self.layers["video"](hv, tu, lengths=lu)
-        oa, _ = self.layers["audio"](ha, tu, lengths=lu)
-        m1, _ = self.layers["merged1"](torch.cat([ov, oa], -1), tu, lengths=lu)
-        m2, _ = self.layers["merged2"](m1, tu, lengths=lu)
+        ov, _ = self.layers["video"](self._timed(hv, tu), tu, lengths=lu)
+        oa, _ = self.layers["audio"](self._timed(ha, tu), tu, lengths=lu)
+        m1, _ = self.layers["merged1"](self._timed(torch.cat([ov, oa], -1), tu), tu, lengths=lu)
+        m2, _ = self.layers["merged2"](self._timed(m1, tu), tu, lengths=lu)
         return {"video": ov, "audio": oa, "merged1": m1, "merged2": m2}, tu, lu
+
+    def _timed(self, x: Tensor, tu: Tensor) -> Tensor:
+        """A Phased LSTM layer's input with the time as its last feature (the LSTM and BN-LSTM
+        cells append it themselves)."""
+        if not (self.is_phased and self.time_input):
+            return x
+        return torch.cat([x, (tu * self.time_scale).to(x.dtype).unsqueeze(-1)], -1)
 
     def forward(self, video, video_t, video_len, audio, audio_t, audio_len, word_end):
         outs, tu, lu = self.layer_outputs(video, video_t, video_len, audio, audio_t, audio_len)
