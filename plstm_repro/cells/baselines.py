@@ -22,8 +22,9 @@ while every one of them had its own batch statistics in training: the eval netwo
 trained one (synthetic N-MNIST, same weights: 10-11% test accuracy with the pooled slot, 15%
 with a slot per step, 20% with batch statistics).
 
-A ragged batch's tail: a step whose valid samples are fewer than :func:`min_stat_count` of the
-batch's sequences normalises with the batch statistics of the last step that had enough, as
+A ragged batch's tail: a step whose valid samples are fewer than
+:func:`.bn_fused.min_stat_count` of the batch's sequences normalises with the batch statistics
+of the last step that had enough, as
 constants (no gradient through them), and leaves the running statistics alone. Statistics over
 2-3 samples are no estimate: every normalised value is then about +-1 whatever the inputs, and
 when two samples nearly agree 1/sqrt(var + eps) (up to ~316) multiplies the recurrent gradient
@@ -130,16 +131,11 @@ class InputBNLSTM(LSTM):
         return xin.masked_scatter(mask.unsqueeze(-1), self.bn(xin[mask]))
 
 
-def min_stat_count(sequences: int) -> int:
-    """Fewest valid samples a step needs for its own batch statistics, of a batch holding
-    ``sequences`` non-empty sequences: a quarter of them, at least 2 (at most all of them, so
-    that the first step always has its own)."""
-    return min(sequences, max(2, math.ceil(sequences / 4)))
-
-
 def batch_min_count(mask: Tensor | None, batch: int) -> int:
-    """:func:`min_stat_count` of a batch: ``mask`` [T, B] (prefix per sample) or None (all)."""
-    return min_stat_count(batch if mask is None else int(mask[0].sum()) if len(mask) else 0)
+    """:func:`.bn_fused.min_stat_count` of a batch: ``mask`` [T, B] (prefix per sample) or
+    None (all)."""
+    n = batch if mask is None else int(mask[0].sum()) if len(mask) else 0
+    return bn_fused.min_stat_count(n)
 
 
 INITIAL_SLOTS = 1000  # running-statistics slots allocated up front; more as sequences need them

@@ -20,7 +20,7 @@ through each batch norm with batch moments
 
 (means over the valid samples of the step), and ``gamma r dy`` with running statistics. A step
 with fewer valid samples than ``min_count`` (a ragged batch's tail; see
-:func:`~plstm_repro.cells.baselines.min_stat_count`) normalises with the moments of the last
+:func:`min_stat_count`) normalises with the moments of the last
 step that had enough, as constants (``gamma r dy`` there too), and returns a count of 0.
 
 Two implementations of ``bn_forward`` / ``bn_backward`` with the same signatures: the C++
@@ -30,11 +30,20 @@ and :class:`TorchOps` in PyTorch ops for CUDA (and as a CPU fallback that tests 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from ._ext import load_extension
 from .functional import masked_moments
+
+
+def min_stat_count(sequences: int) -> int:
+    """Fewest valid samples a step needs for its own batch statistics, of a batch holding
+    ``sequences`` non-empty sequences: a quarter of them, at least 2 (at most all of them, so
+    that the first step always has its own)."""
+    return min(sequences, max(2, math.ceil(sequences / 4)))
 
 
 class TorchOps:
@@ -221,8 +230,6 @@ def bn_layer(x: Tensor, mask: Tensor, layer, h0: Tensor, c0: Tensor, train: bool
     moments). ``moments`` is (mean_x, var_x, mean_h, var_h, mean_c, var_c, counts) in train
     (for :meth:`SeqBatchNorm.update_running`), None in eval. Through :class:`FusedBNLSTM` when
     a gradient is needed; otherwise the forward kernel alone, saving nothing."""
-    from .baselines import min_stat_count
-
     bias = layer.bias
     for bn in (layer.bn_x, layer.bn_h):  # shifts of BN_x, BN_h (if any) add to the gates' bias
         if bn.bias is not None:

@@ -315,7 +315,7 @@ class CompiledOps:
         _, w, counts = _valid_rows(mask, x)
         den = counts.clamp_min(1.0).unsqueeze(-1)  # [T, 1]
         # a ragged batch's tail (after step L: fewer than min_count valid samples) normalises
-        # with step L's moments, as constants (cells.baselines.min_stat_count says why)
+        # with step L's moments, as constants (cells.bn_fused.min_stat_count says why)
         own = counts >= min_count if train else torch.ones_like(counts, dtype=torch.bool)
         L = int(own.sum()) - 1
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
