@@ -143,3 +143,24 @@ def test_a_full_disk_still_ends_the_run(store, monkeypatch):
     monkeypatch.setattr(MlflowClient, "set_terminated", full)
     t.end(rid, "FAILED")
     assert t.get_run(rid).info.status == "FAILED" and t.get_run(rid).info.end_time
+
+
+def test_more_jobs_than_a_local_store_serves_well_are_told_once(tmp_path, monkeypatch):
+    """--jobs past BUSY_WRITERS on the local SQLite store: one line of advice up front (here
+    on a shard that holds no grid point, so nothing trains)."""
+    from typer.testing import CliRunner
+
+    from plstm_repro.cli import app
+    from plstm_repro.tracking import BUSY_WRITERS
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    args = ["reproduce", "fig4b", "--scale", "smoke", "--shard", "999/999", "--no-progress",
+            "--runs-dir", str(tmp_path)]
+    many = CliRunner().invoke(app, [*args, "--jobs", str(BUSY_WRITERS + 1)])
+    few = CliRunner().invoke(app, [*args, "--jobs", str(BUSY_WRITERS)])
+    assert many.exit_code == 0 and few.exit_code == 0, many.output + few.output
+    advice = (f"note: {BUSY_WRITERS + 1} processes will write to one local SQLite store; past "
+              f"{BUSY_WRITERS} writers a tracking server is the better store (README: A grid "
+              "over processes and machines)")
+    assert [ln for ln in many.output.splitlines() if "tracking server" in ln] == [advice]
+    assert "tracking server" not in few.output

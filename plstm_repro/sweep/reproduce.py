@@ -14,7 +14,15 @@ from ..errors import IncompleteReproduction, UsageError
 from ..experiments import ARTIFACTS, Artifact, check_scale, get_artifact
 from ..layout import figure_dir
 from ..results.figures import plot
-from ..tracking import FAILED, FINISHED, KILLED, MlflowTracker, NullTracker
+from ..tracking import (
+    BUSY_WRITERS,
+    FAILED,
+    FINISHED,
+    KILLED,
+    MlflowTracker,
+    NullTracker,
+    sqlite_path,
+)
 from . import leases
 from .lifecycle import run_point, run_task
 from .parents import ensure_parent, fill_parent
@@ -90,6 +98,10 @@ def reproduce(name: str, scale: str = "quick", root: Path = Path("runs"), progre
              "every": seconds_or_none(checkpoint_minutes), "progress": progress}
     t0 = time.time()
     interrupted, written = False, []
+    if jobs > BUSY_WRITERS and sqlite_path(getattr(tracker, "uri", "")) is not None:
+        say(f"note: {jobs} processes will write to one local SQLite store; past "
+            f"{BUSY_WRITERS} writers a tracking server is the better store (README: A grid over "
+            "processes and machines)")
     try:
         if jobs > 1 and len(mine) > 1:
             run_pool(_tasks(mine, point, tracker), jobs, line,
