@@ -249,18 +249,3 @@ def test_phased_fusion_knows_where_in_the_sentence_it_is(tmp_path):
         "train.eval_batch_size": 32})
     res = fit(cfg, root=tmp_path / "runs", progress=False, checkpoint_every_s=None)
     assert res.metrics["test_loss"] < 1.0, res.metrics
-
-
-@pytest.mark.parametrize("cell", ["phased_lstm", "lstm"])
-def test_the_fusion_network_is_built_with_the_configs_time_scale(grid_root, cell):
-    """model.time_scale reaches the GRID fusion network (it scales the time input of every
-    layer); it was silently ignored: every GRID run got the default 1e-3 whatever it said."""
-    from plstm_repro.config import RunConfig, apply_overrides
-    from plstm_repro.training.build import make_model
-
-    cfg = apply_overrides(RunConfig(), {"data.name": "grid", "data.root": str(grid_root),
-                                        "model.name": cell, "model.time_scale": 0.5,
-                                        "model.hidden_size": 8})
-    te = load_split(cfg.data, "test", 0)
-    model = make_model(cfg, te.input_size, te.num_outputs, te)
-    assert model.time_scale == 0.5

@@ -31,7 +31,7 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int,
             torch.manual_seed(cfg.seed)
             return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
                                audio_features=input_size, clocks=data.clocks, r_on=m.r_on,
-                               leak=m.leak, learn_time=m.learn_time, time_scale=m.time_scale,
+                               leak=m.leak, learn_time=m.learn_time,
                                **grid_sizes(m.hidden_size))
     if m.name == "cnn":
         with torch.random.fork_rng(devices=[]):
