@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -46,19 +46,22 @@ class LoaderConfig:
                              f"{self.workers} and {self.ahead}")
 
 
+def _map_tensors(b, fn):
+    """The batch ``b`` (a dataclass: SeqData, GridBatch, ...) with ``fn`` applied to every
+    tensor field, whatever the batch kind names them."""
+    return replace(b, **{f.name: fn(getattr(b, f.name)) for f in fields(b)
+                         if isinstance(getattr(b, f.name), Tensor)})
+
+
 def _materialise(split, rows: Tensor, pin: bool):
     b = split.batch(rows)
-    if not pin:
-        return b
-    return replace(b, x=b.x.pin_memory(), t=b.t.pin_memory(), lengths=b.lengths.pin_memory(),
-                   y=b.y.pin_memory())
+    return _map_tensors(b, Tensor.pin_memory) if pin else b
 
 
 def _to_device(b, device: torch.device):
     if device.type == "cpu":
         return b
-    move = {f: getattr(b, f).to(device, non_blocking=True) for f in ("x", "t", "lengths", "y")}
-    return replace(b, **move)
+    return _map_tensors(b, lambda v: v.to(device, non_blocking=True))
 
 
 class Prefetcher:

@@ -80,3 +80,23 @@ def test_a_worker_error_reaches_the_loop_and_an_early_exit_stops(split):
 def test_bad_config():
     with pytest.raises(ValueError, match="workers >= 1"):
         LoaderConfig(workers=0)
+
+
+def test_every_batch_kind_moves_whole_to_the_device():
+    """The device copy (and pinning) maps every tensor field of the batch, whatever its kind
+    names them: a GRID batch has video/audio streams, not x/t (it failed with AttributeError)."""
+    import dataclasses
+
+    from plstm_repro.data.grid_split import GridBatch
+    from plstm_repro.loader import _to_device
+
+    z = torch.zeros
+    b = GridBatch(z(2, 3, 1, 48, 48), z(2, 3, dtype=torch.float64), torch.tensor([3, 2]),
+                  z(2, 5, 39), z(2, 5, dtype=torch.float64), torch.tensor([5, 4]),
+                  z(2, 2, dtype=torch.float64), torch.tensor([[1, 2], [3, -100]]))
+    moved = _to_device(b, torch.device("meta"))
+    for f in dataclasses.fields(GridBatch):
+        v = getattr(moved, f.name)
+        if isinstance(v, torch.Tensor):
+            assert v.device.type == "meta" and v.shape == getattr(b, f.name).shape, f.name
+    assert (moved.task, moved.num_outputs) == (b.task, b.num_outputs)
