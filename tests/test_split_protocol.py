@@ -4,7 +4,7 @@ probing for them."""
 
 import numpy as np
 import torch
-from test_grid_model import fake_grid
+from test_av_fusion import fake_grid
 
 from plstm_repro.config import DataConfig
 from plstm_repro.data import load_split

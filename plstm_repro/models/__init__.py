@@ -29,14 +29,14 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
     """Build a model by name. Recurrent models are wrapped in a SequenceModel whose rnn gets
     ``input_size`` features (after the embedding, if any) plus ``rnn_kwargs``; ``cnn`` is the
     N-MNIST frame CNN on events (:class:`EventFrameCNN`) and takes its own keyword arguments;
-    ``grid_fusion`` is GRID's audio-visual network (:class:`~.grid.GridFusion`, ``cell=...``).
+    ``grid_fusion`` is GRID's audio-visual network (:class:`~.av_fusion.AudioVisualFusion`, ``cell=...``).
     ``bn="input"`` makes ``bn_lstm`` the authors' input-normalised LSTM (:class:`InputBNLSTM`).
     """
     from ..cells import BNLSTM, LSTM, InputBNLSTM, PhasedGRU, PhasedLSTM
 
     if name == "grid_fusion":
-        from .grid import GridFusion
-        return GridFusion(num_outputs=num_outputs, **rnn_kwargs)
+        from .av_fusion import AudioVisualFusion
+        return AudioVisualFusion(num_outputs=num_outputs, **rnn_kwargs)
     name = resolve_model_name(name)
     if name == "cnn":
         return EventFrameCNN(num_outputs=num_outputs, **rnn_kwargs)

@@ -13,7 +13,7 @@ from plstm_repro.data import load_split
 from plstm_repro.data.base import IGNORE
 from plstm_repro.data.grid_split import GridSplit
 from plstm_repro.data.store import Store, StoreWriter
-from plstm_repro.models.grid import GridFusion, hold, latest, union_timeline
+from plstm_repro.models.av_fusion import AudioVisualFusion, hold, latest, union_timeline
 
 TABLES = {"video": {"frame": ("u1", (48, 48)), "t": "<f4"},
           "mfcc_hi": {"feat": ("<f4", (39,)), "t": "<f4"},
@@ -110,7 +110,7 @@ def test_phased_stream_layers_update_only_at_their_own_samples(grid_root, audio)
     cfg = DataConfig(name="grid", root=str(grid_root), audio=audio, n_test=100)
     te = load_split(cfg, "test", 0)
     torch.manual_seed(0)
-    model = GridFusion("phased_lstm", clocks=te.clocks).eval()
+    model = AudioVisualFusion("phased_lstm", clocks=te.clocks).eval()
     b = te.batch(torch.arange(4))
     st = model.update_stats(*b.inputs)
     assert st["updates_video"] == st["samples_video"] == 4 * 20
@@ -131,7 +131,7 @@ def test_phased_stream_layers_update_only_at_their_own_samples(grid_root, audio)
 def test_fusion_forward_backward(grid_root, cell):
     te = load_split(DataConfig(name="grid", root=str(grid_root)), "test", 0)
     torch.manual_seed(0)
-    model = GridFusion(cell, clocks=te.clocks, video_hidden=8, audio_hidden=8, merged=(8, 8))
+    model = AudioVisualFusion(cell, clocks=te.clocks, video_hidden=8, audio_hidden=8, merged=(8, 8))
     b = te.batch(torch.arange(3))
     out = model(*b.inputs)
     assert out.shape == (3, 4, 51)

@@ -103,7 +103,7 @@ def hold(feat: Tensor, idx: Tensor) -> Tensor:
     return torch.where((idx >= 0).unsqueeze(-1), g, 0.0)
 
 
-class GridFusion(nn.Module):
+class AudioVisualFusion(nn.Module):
     """``forward(video, video_t, video_len, audio, audio_t, audio_len, word_end)`` -> logits
     [B, W, num_outputs], one row per word (see the module's doc).
 
