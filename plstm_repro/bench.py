@@ -37,6 +37,7 @@ from .cells.baselines import BNLSTM
 from .cells.functional import gate_from_phase, phase
 from .cells.phased_lstm import PhasedLSTM
 from .cells.sparse import sparse_forward
+from .errors import UsageError
 
 # Timestamps are 0.1 ms apart on average; tau ~ exp(U(0, 3)) ms, so about r_on of the steps open.
 # "bn": BN-LSTM rows too (the models of Fig. 3d, 4a and N-MNIST).
@@ -207,7 +208,7 @@ def pick_shapes(names) -> list[dict]:
     by_name = {s["name"].lower(): s for s in FULL_SHAPES}
     unknown = [n for n in names if n.lower() not in by_name]
     if unknown:
-        raise ValueError(f"--shape: unknown {unknown}; expected some of "
+        raise UsageError(f"--shape: unknown {unknown}; expected some of "
                          f"{[s['name'] for s in FULL_SHAPES]}")
     return [by_name[n.lower()] for n in names]
 
@@ -248,9 +249,9 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
     methods = bench_methods(device, compiled)
     now = _timer(device)
     if repeats < 1:
-        raise ValueError(f"repeats: expected >= 1, got {repeats}")
+        raise UsageError(f"repeats: expected >= 1, got {repeats}")
     if not models or set(models) - set(MODELS):
-        raise ValueError(f"models: expected a non-empty subset of {MODELS}, got {models}")
+        raise UsageError(f"models: expected a non-empty subset of {MODELS}, got {models}")
     if shapes is None:
         shapes = QUICK_SHAPES if quick else FULL_SHAPES
     if quick:

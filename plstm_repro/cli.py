@@ -70,7 +70,8 @@ def friendly(fn):
         except UserError as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(e.exit_code) from None
-        except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
+        # missing or misplaced files; a plain ValueError is a bug (user errors are UserError)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
             typer.secho(f"error: {e}", fg="red", err=True)
             raise typer.Exit(2) from None
         except OSError as e:  # a folder that cannot be written, a disk that is full, ...

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .errors import EnvironmentProblem
+from .errors import EnvironmentProblem, UsageError
 
 NO_CUDA = "no CUDA device is visible"
 
@@ -30,7 +30,7 @@ def local_rank(env: Mapping[str, str] | None = None) -> int | None:
     if value is None:
         return None
     if not value.isdigit():
-        raise ValueError(f"LOCAL_RANK: expected a non-negative integer, got {value!r}")
+        raise UsageError(f"LOCAL_RANK: expected a non-negative integer, got {value!r}")
     return int(value)
 
 
@@ -46,7 +46,7 @@ def resolve_device(name: str | None = "auto", env: Mapping[str, str] | None = No
     if name == "cpu":
         return torch.device("cpu")
     if not (name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
-        raise ValueError(f"--device: expected cpu, cuda, cuda:N or auto, got {name!r}")
+        raise UsageError(f"--device: expected cpu, cuda, cuda:N or auto, got {name!r}")
     if not torch.cuda.is_available():
         raise EnvironmentProblem(f"--device {name}: {NO_CUDA}")
     count = torch.cuda.device_count()

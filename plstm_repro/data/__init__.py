@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import DataError
 from .registry import FILES, REGISTRY, SYNTHETIC, names, names_where
 
 DATASETS = tuple(REGISTRY)
@@ -38,14 +39,14 @@ def data_root(root: Path | str | None, overrides: list[str] | None = None) -> Pa
     sets = [o for o in overrides or [] if o.split("=", 1)[0].strip() == "data.root"]
     cfg = apply_overrides(RunConfig(), sets)
     if root is not None and sets and Path(root) != Path(cfg.data.root):
-        raise ValueError(f"--root {root} and --set data.root={cfg.data.root} name different "
+        raise DataError(f"--root {root} and --set data.root={cfg.data.root} name different "
                          "data roots; give one of them")
     return Path(root) if root is not None else Path(cfg.data.root)
 
 
 def check_dataset(name: str) -> str:
     if name not in REGISTRY:
-        raise ValueError(f"dataset: unknown {name!r}; valid: {', '.join(DATASETS)}")
+        raise DataError(f"dataset: unknown {name!r}; valid: {', '.join(DATASETS)}")
     return name
 
 
@@ -53,9 +54,9 @@ def load_split(cfg, split: str, seed: int):
     """The ``split`` ("train" or "test") of the dataset ``cfg.name`` (a DataConfig)."""
     spec = REGISTRY[check_dataset(cfg.name)]
     if split not in ("train", "test"):
-        raise ValueError(f"split: expected train or test, got {split!r}")
+        raise DataError(f"split: expected train or test, got {split!r}")
     if cfg.fresh and not spec.fresh:
-        raise ValueError(f"data.fresh: only the generated frequency tasks "
+        raise DataError(f"data.fresh: only the generated frequency tasks "
                          f"({', '.join(names_where(fresh=True))}) draw new samples every "
                          f"epoch, not {spec.name}")
     n = cfg.n_train if split == "train" else cfg.n_test
@@ -73,17 +74,17 @@ def parse_speakers(text: str) -> list[int] | None:
         try:
             lo, hi = int(a), int(b or a)
         except ValueError:
-            raise ValueError(f"speakers: expected numbers and ranges like 1-4,7; got {text!r}"
+            raise DataError(f"speakers: expected numbers and ranges like 1-4,7; got {text!r}"
                              ) from None
         if not 1 <= lo <= hi <= 34:  # checked before expanding: 1-1000000 is not a list to print
-            raise ValueError(f"speakers: {part.strip()!r} is not within GRID's speakers 1-34")
+            raise DataError(f"speakers: {part.strip()!r} is not within GRID's speakers 1-34")
         out += range(lo, hi + 1)
     return out
 
 
 def _speakers_kw(spec, speakers: str) -> dict:
     if speakers and not spec.speakers:
-        raise ValueError(f"--speakers: only GRID has speakers, not {spec.name}")
+        raise DataError(f"--speakers: only GRID has speakers, not {spec.name}")
     return {"speakers": speakers} if spec.speakers else {}
 
 
@@ -103,7 +104,7 @@ def preprocess_dataset(name: str, root: Path | str = "data", progress: bool = Tr
     """``plstm preprocess NAME`` for datasets from files: decode them once into caches."""
     spec = REGISTRY[check_dataset(name)]
     if not spec.prepare:
-        raise ValueError(f"preprocess: {name} needs no preprocessing")
+        raise DataError(f"preprocess: {name} needs no preprocessing")
     kw = {"speakers": speakers} if spec.speakers else {}
     return spec.function("prepare")(Path(root), progress, echo, **kw)
 

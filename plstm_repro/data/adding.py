@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .base import SeqData
 
 
@@ -30,9 +31,9 @@ def make_adding(n: int, seed: int, min_len: int = 490, max_len: int = 510) -> Se
         y float32 [n] = sum of the two marked values, task "regression", 1 output.
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise DataError(f"n must be >= 1, got {n}")
     if not 2 <= min_len <= max_len:
-        raise ValueError(f"need 2 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
+        raise DataError(f"need 2 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
     rng = np.random.default_rng(seed)
 
     lengths = rng.integers(min_len, max_len, n, endpoint=True).astype(np.int64)

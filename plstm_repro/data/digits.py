@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .base import SeqData
 
 SPLITS = ("train", "test")
@@ -33,10 +34,10 @@ def load_digits_seq(split: str, seed: int = 0, test_fraction: float = 0.2) -> Se
     from sklearn.model_selection import train_test_split
 
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, "
+        raise DataError(f"split must be one of {', '.join(map(repr, SPLITS))}, "
                          f"got split={split!r}")
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        raise DataError(f"test_fraction must be in (0, 1), got {test_fraction}")
     digits = load_digits()
     images = digits.images.astype(np.float64)
     labels = digits.target.astype(np.int64)

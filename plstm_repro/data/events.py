@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .base import SeqData
 from .store import Store
 
@@ -44,7 +45,7 @@ class EventSplit:
                  seed: int = 0, train: bool = False, num_outputs: int = 10,
                  sensor: tuple[int, int] = (34, 34), name: str = ""):
         if not 0.0 < rho <= 1.0:
-            raise ValueError(f"data.rho: expected the probability of keeping an event in "
+            raise DataError(f"data.rho: expected the probability of keeping an event in "
                              f"(0, 1], got {rho}")
         self.store, self.rho, self.seed, self.train = store, float(rho), int(seed), train
         self.indices = (np.arange(len(store)) if indices is None
@@ -104,7 +105,7 @@ def stratified_subset(labels: np.ndarray, n: int | None, seed: int) -> np.ndarra
     if n is None or n >= N:
         return np.arange(N)
     if n < 1:
-        raise ValueError(f"subset: expected n >= 1, got {n}")
+        raise DataError(f"subset: expected n >= 1, got {n}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     share = counts * n / N

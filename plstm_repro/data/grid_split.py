@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import DataError
 from .base import IGNORE
 from .store import Store
 
@@ -80,13 +81,13 @@ class GridSplit:
                  train: bool = False, stats: tuple[np.ndarray, np.ndarray] | None = None,
                  name: str = "grid"):
         if audio not in AUDIO_TABLES:
-            raise ValueError(f"data.audio: expected hi (MFCC every 10 ms) or lo (every 40 ms), "
+            raise DataError(f"data.audio: expected hi (MFCC every 10 ms) or lo (every 40 ms), "
                              f"got {audio!r}")
         if modalities not in MODALITIES:
-            raise ValueError(f"data.modalities: expected one of {MODALITIES}, got "
+            raise DataError(f"data.modalities: expected one of {MODALITIES}, got "
                              f"{modalities!r}")
         if not 0.0 <= modality_dropout <= 1.0:
-            raise ValueError(f"data.modality_dropout: expected a probability, got "
+            raise DataError(f"data.modality_dropout: expected a probability, got "
                              f"{modality_dropout}")
         self.store, self.table = store, AUDIO_TABLES[audio]
         self.audio, self.modalities, self.name = audio, modalities, name
@@ -132,7 +133,7 @@ class GridSplit:
         lw = np.array([len(w) for w in words["word"]])
         if (lv == 0).any() or (la == 0).any() or (lw == 0).any():
             bad = [self.store.names[r] for r, a, b, c in zip(recs, lv, la, lw) if 0 in (a, b, c)]
-            raise ValueError(f"GRID: utterances without video, audio or words: {bad}")
+            raise DataError(f"GRID: utterances without video, audio or words: {bad}")
         video = np.zeros((B, lv.max(), 1, 48, 48), dtype=np.float32)
         audio = np.zeros((B, la.max(), self.input_size), dtype=np.float32)
         vt, at = np.zeros((B, lv.max())), np.zeros((B, la.max()))
@@ -157,7 +158,7 @@ def _clock(store: Store, table: str) -> tuple[float, float]:
     gates are aligned to these in the Phased LSTM (sec. 3.4)."""
     t = store.gather(table, [0], ["t"])["t"][0].astype(np.float64)
     if len(t) < 2:
-        raise ValueError(f"GRID store {store.path}: the first utterance's {table} has fewer than "
+        raise DataError(f"GRID store {store.path}: the first utterance's {table} has fewer than "
                          "2 samples; cannot tell its sampling period")
     period = float(np.median(np.diff(t)))
     return period, float(t[0] % period)
@@ -186,7 +187,7 @@ def load_grid(cfg, split: str, n: int, seed: int) -> GridSplit:
     if speakers is not None:
         idx = idx[np.isin(store.records["speaker"], speakers)]
         if len(idx) == 0:
-            raise ValueError(f"data.speakers: none of {speakers} is in {store.path}")
+            raise DataError(f"data.speakers: none of {speakers} is in {store.path}")
     if n < len(idx):  # one subset for every seed and model
         idx = np.sort(np.random.default_rng(0).choice(idx, n, replace=False))
     train_store = store if split == "train" else _store(cfg, "train")

@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .base import SeqData
 from .download import check_md5, download_file, place_from
 
@@ -47,24 +48,24 @@ def read_idx(path: Path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, ValueError) as e:
-            raise ValueError(f"{path}: corrupt or truncated gzip data ({e})") from e
+            raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'missing'}, "
+        raise DataError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'missing'}, "
                          f"expected 0000 followed by a dtype code and the number of dimensions)")
     code, ndim = raw[2], raw[3]
     if code not in IDX_DTYPES:
-        raise ValueError(f"{path}: unknown IDX dtype code 0x{code:02x} "
+        raise DataError(f"{path}: unknown IDX dtype code 0x{code:02x} "
                          f"(known: {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)})")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header})")
+        raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header})")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]
     want = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     have = len(raw) - header
     if have != want:
         kind = "truncated" if have < want else "trailing bytes after the data"
-        raise ValueError(f"{path}: {kind}: header dims {dims} of {dtype} need {want} data bytes, "
+        raise DataError(f"{path}: {kind}: header dims {dims} of {dtype} need {want} data bytes, "
                          f"file has {have}")
     arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
@@ -141,7 +142,7 @@ def load_mnist(root: Path, split: str, n: int | None = None) -> SeqData:
         ValueError: a file is not a valid IDX file, or images and labels disagree.
     """
     if split not in MNIST.splits:
-        raise ValueError(f"split must be one of {', '.join(map(repr, MNIST.splits))}, "
+        raise DataError(f"split must be one of {', '.join(map(repr, MNIST.splits))}, "
                          f"got split={split!r}")
     folder = MNIST.folder(root)
     paths = [folder / name for name in MNIST.splits[split]]
@@ -153,7 +154,7 @@ def load_mnist(root: Path, split: str, n: int | None = None) -> SeqData:
                 f"{', '.join(n for n, _ in MNIST.resources)}.")
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"MNIST {split}: images {images.shape} and labels {labels.shape} "
+        raise DataError(f"MNIST {split}: images {images.shape} and labels {labels.shape} "
                          f"disagree (expected [N, H, W] and [N])")
     if n is not None:
         images, labels = images[:n], labels[:n]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .base import SeqData
 
 SAMPLINGS = ("standard", "highres", "async")
@@ -100,10 +101,10 @@ def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool
         "ms"; or ``(SeqData, periods)`` when ``return_periods``.
     """
     if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
+        raise DataError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
                          f"got sampling={sampling!r}")
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise DataError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
 
     y = np.zeros(n, dtype=np.int64)
@@ -164,12 +165,12 @@ def make_sines_authors(n: int, seed: int, sampling: str = "standard",
     each block the first 16 periods (and, superimposed, the first 16 second periods) are the
     special class, the rest log-uniform, so ~52% of samples are class 1. Seeded per call."""
     if sampling not in SAMPLINGS:
-        raise ValueError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
+        raise DataError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
                          f"got sampling={sampling!r}")
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise DataError(f"n must be >= 1, got {n}")
     if superimposed and sampling != "async":
-        raise ValueError("the authors' superimposed task (Fig. 4a) is asynchronous only; "
+        raise DataError("the authors' superimposed task (Fig. 4a) is asynchronous only; "
                          f"got sampling={sampling!r}")
     spec = _AUTHORS[superimposed]
     rng = np.random.default_rng(seed)
@@ -211,7 +212,7 @@ def make_sines_authors(n: int, seed: int, sampling: str = "standard",
 
 def _load(cfg, n: int, seed: int, superimposed: bool):
     if cfg.protocol not in PROTOCOLS:
-        raise ValueError(f"data.protocol: expected one of {', '.join(PROTOCOLS)}, got "
+        raise DataError(f"data.protocol: expected one of {', '.join(PROTOCOLS)}, got "
                          f"{cfg.protocol!r}")
     gen = make_sines_authors if cfg.protocol == "authors" else make_sines
 

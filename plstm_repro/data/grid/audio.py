@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import DataError
+
 WIN_MS, HI_HOP_MS, LO_HOP_MS = 25, 10, 40
 NUMCEP, DELTA_N = 13, 2
 
@@ -50,7 +52,7 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
             warnings.simplefilter("ignore", wavfile.WavFileWarning)
             rate, data = wavfile.read(str(path), mmap=False)
     except Exception as e:  # noqa: BLE001 -- scipy's parser raises odd types on garbage
-        raise ValueError(f"{path}: unreadable wav ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: unreadable wav ({type(e).__name__}: {e})") from None
     if data.ndim == 2:
         data = data[:, 0]
     if data.dtype == np.int16:
@@ -62,6 +64,6 @@ def read_wav(path: Path) -> tuple[int, np.ndarray]:
     elif data.dtype.kind == "f":
         x = data.astype(np.float64)
     else:
-        raise ValueError(f"{path}: unsupported wav sample type {data.dtype}")
+        raise DataError(f"{path}: unsupported wav sample type {data.dtype}")
     return int(rate), x
 

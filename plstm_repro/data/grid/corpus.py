@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import DataError
+
 ALL_SPEAKERS = tuple(range(1, 35))
 NO_VIDEO = (21,)  # speaker 21's video was never released
 KINDS = {".mpg": "video", ".wav": "audio", ".align": "align"}
@@ -47,7 +49,7 @@ def resolve_speakers(speakers: list[int] | None, echo=print) -> list[int]:
     if bad:
         shown_bad = ", ".join(map(str, bad[:5])) + (f", ... ({len(bad)} in all)"
                                                     if len(bad) > 5 else "")
-        raise ValueError(f"GRID speakers are 1..34, got {shown_bad}")
+        raise DataError(f"GRID speakers are 1..34, got {shown_bad}")
     for s in NO_VIDEO:
         if s in speakers:
             echo(f"GRID: skipping speaker {s} (the corpus has no video for it)")
@@ -86,16 +88,16 @@ def parse_align(path: Path) -> list[tuple[float, float, str]]:
             continue
         f = line.split()
         if len(f) != 3 or not f[0].isdigit() or not f[1].isdigit():
-            raise ValueError(f"{path}:{i}: expected 'start end word' with integer times in "
+            raise DataError(f"{path}:{i}: expected 'start end word' with integer times in "
                              f"1/25000 s, got {line!r}")
         a, b = int(f[0]), int(f[1])
         if b < a or a < last:
-            raise ValueError(f"{path}:{i}: segment {a}-{b} ends before it starts or overlaps "
+            raise DataError(f"{path}:{i}: segment {a}-{b} ends before it starts or overlaps "
                              f"the previous one")
         last = b
         segs.append((a * 1000.0 / ALIGN_UNITS_PER_S, b * 1000.0 / ALIGN_UNITS_PER_S, f[2]))
     if not segs:
-        raise ValueError(f"{path}: no segments")
+        raise DataError(f"{path}: no segments")
     return segs
 
 
@@ -107,7 +109,7 @@ def align_words(path: Path) -> list[tuple[int, float, float]]:
         if w in SILENCE:
             continue
         if w not in WORD_INDEX:
-            raise ValueError(f"{path}: word {w!r} is not in the 51-word GRID vocabulary")
+            raise DataError(f"{path}: word {w!r} is not in the 51-word GRID vocabulary")
         out.append((WORD_INDEX[w], a, b))
     return out
 

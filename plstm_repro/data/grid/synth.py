@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import DataError
 from .corpus import ALIGN_UNITS_PER_S, DIGITS, GRAMMAR, VOCABULARY, WORD_INDEX
 
 RATE = 50_000
@@ -63,7 +64,7 @@ def _sentence_id(words: list[str]) -> str:
 
 def _speaker_numbers(n: int) -> list[int]:
     if not 1 <= n <= 33:
-        raise ValueError(f"synthetic GRID: speakers must be 1..33, got {n}")
+        raise DataError(f"synthetic GRID: speakers must be 1..33, got {n}")
     return [s for s in range(1, 35) if s != 21][:n]
 
 
@@ -141,7 +142,7 @@ def generate_synthetic_grid(out: Path, speakers: int = 2, sentences: int = 50,
 
     out = Path(out)
     if not 1 <= sentences <= 1000:
-        raise ValueError(f"synthetic GRID: sentences must be 1..1000, got {sentences}")
+        raise DataError(f"synthetic GRID: sentences must be 1..1000, got {sentences}")
     freqs, flutter, mouth = _word_tables()
     widths = np.array([0.26, 0.36, 0.46, 0.56])
     heights = np.array([0.03, 0.065, 0.10, 0.135])
