@@ -248,7 +248,7 @@ def test_overflow_markers_decode_in_linear_time():
 
 def test_timestamps_past_2_pow_32_us_are_corrupt(monkeypatch):
     nm = _nmnist()
-    monkeypatch.setattr(nm, "RECORDING_MAX_BYTES", 4 << 20)
+    monkeypatch.setattr(nm.fmt, "RECORDING_MAX_BYTES", 4 << 20)
     raw = bytes([0, 240, 0, 0, 0]) * (2 ** 19)
     raw += bytes([1, 1, 0, 0, 5])  # one event after 2^19 markers: 2^32 + 5 us
     with pytest.raises(nm.CorruptRecording, match=r"beyond 2\^32 us"):
@@ -284,7 +284,7 @@ def test_a_bad_name_or_an_oversized_recording_is_skipped_and_named_the_rest_cach
     train = root / "NMNIST" / "Train"
     (train / "5" / "bad\nname.bin").write_bytes((train / "5" / "50000.bin").read_bytes())
     (train / "6" / "huge.bin").write_bytes(bytes([1, 1, 0, 0, 1]) * 400)
-    monkeypatch.setattr(nm, "RECORDING_MAX_BYTES", 1000)
+    monkeypatch.setattr(nm.fmt, "RECORDING_MAX_BYTES", 1000)
     said = []
     out = nm.preprocess_nmnist(root, progress=False, echo=said.append)
     assert out["train"]["recordings"] == 20 and out["train"]["corrupt"] == 2
