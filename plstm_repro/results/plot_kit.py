@@ -23,7 +23,7 @@ CONDITION_NAMES = {"standard": "Standard sampling", "highres": "High resolution 
 
 # --------------------------------------------------------------------------- data helpers
 
-def _reproduce_hint(artifact: Artifact, scale: str) -> str:
+def reproduce_hint(artifact: Artifact, scale: str) -> str:
     return f"run `plstm reproduce {artifact.id} --scale {scale}` first"
 
 
@@ -38,7 +38,7 @@ def _select(artifact: Artifact, history: pd.DataFrame | None, scale: str,
                          f"{', '.join(artifact.scales)}")
     if history is None or len(history) == 0:
         raise IncompleteGrid(f"{artifact.id} ({scale}): no tracked runs at all; "
-                         f"{_reproduce_hint(artifact, scale)}")
+                         f"{reproduce_hint(artifact, scale)}")
     lacking = [c for c in COLUMNS if c not in history.columns]
     if lacking:
         raise ValueError(f"{artifact.id}: history lacks columns {lacking}; expected {COLUMNS}")
@@ -58,7 +58,7 @@ def _select(artifact: Artifact, history: pd.DataFrame | None, scale: str,
         raise IncompleteGrid(f"{artifact.id} ({scale}): missing tracked results for "
                          f"{len(missing)} of {len(variants) * len(conditions)} "
                          f"variant/condition pairs: {'; '.join(missing)}. "
-                         f"{_reproduce_hint(artifact, scale)}")
+                         f"{reproduce_hint(artifact, scale)}")
     # one run per (variant, condition, seed): the one whose primary metric got furthest
     prim = h[h["metric"] == metrics[0]]
     reach = prim.groupby("run_id", sort=False)["step"].max()

@@ -28,7 +28,8 @@ from ..experiments import ARTIFACTS, Artifact
 from ..layout import Layout, atomic_write_text
 from ..reference import PaperReference, paper_values
 from ..tracking import MlflowTracker, git_commit, hardware
-from .report_render import BEST_FIRST, Section, _plot_table, md_to_html, render  # noqa: F401
+from .report_render import BEST_FIRST, Section, md_to_html, plot_table  # noqa: F401
+from .report_writers import render
 
 
 @dataclass
@@ -147,7 +148,7 @@ def write_report(root: Path = Path("runs"), out_dir: Path | None = None,
                 paths = draw(art, sec.res, root)
                 sec.png = next((p for p in paths if p.suffix == ".png"), None)
                 md = next((p for p in paths if p.suffix == ".md"), None)
-                sec.table_md = _plot_table(md) if md and art.variants else ""
+                sec.table_md = plot_table(md) if md and art.variants else ""
             except IncompleteGrid as e:  # an incomplete grid the figure cannot be drawn from
                 sec.problem = f"No figure: {e}"
         sections.append(sec)
