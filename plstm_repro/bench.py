@@ -262,38 +262,7 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
     ext = _ext.load_extension() is not None
     results = []
     for shape in shapes:
-        x, t = _inputs(shape, device=device)
-        runs = _runners(shape, x, t, models, methods)
-        for fn in runs.values():  # warm-up (and the one-time extension build)
-            fn()
-        samples = {key: [] for key in runs}
-        for _ in range(repeats):
-            for key, fn in runs.items():
-                fn()  # untimed: back to this method's steady state (see the module's doc)
-                start = now()
-                fn()
-                samples[key].append(now() - start)
-        for mode in shape["modes"]:
-            base = _median_ms(samples[(mode, "nn.LSTM")])
-            for model in [m for m in models if shape.get("bn") or m == "Phased LSTM"]:
-                row = {"shape": shape["name"], "model": model, "mode": mode,
-                       **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
-                for (m_mode, key), s in samples.items():
-                    # BN-LSTM rows: nn.LSTM and the "bn ..." methods, named without the prefix
-                    mine = key == "nn.LSTM" or key.startswith("bn ") == (model == "BN-LSTM")
-                    if m_mode != mode or not mine:
-                        continue
-                    med = _median_ms(s)
-                    row["methods"][key.removeprefix("bn ")] = {
-                        "median_ms": med, "ratio": med / base, "samples_ms": [1e3 * v for v in s]}
-                if mode == "infer" and model == "Phased LSTM" and device.type == "cpu":
-                    fus = PhasedLSTM(shape["F"], shape["H"]).eval()
-                    upd = sparse_forward(fus, x[:1], t[:1])[2]
-                    row["updates_per_neuron"] = float(upd.mean())
-                results.append(row)
-                say(f"{shape['name']:<14} {model:<12} {mode:<6} nn.LSTM {base:8.1f} ms  "
-                    + "  ".join(f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items()
-                                if m != "nn.LSTM"))
+        results += _time_shape(shape, models, methods, repeats, now, device, say)
     data = {
         "machine": platform.processor() or platform.machine(),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})"
@@ -312,3 +281,42 @@ def run_bench(shapes=None, repeats: int = 5, out_dir: Path = Path("runs/bench"),
     _chart(results, out_dir / "bench.png", methods)
     data["table"] = table
     return data
+
+
+def _time_shape(shape: dict, models, methods, repeats: int, now, device, say) -> list[dict]:
+    """The rows of one shape: every method timed ``repeats`` times (each timed call right after
+    an untimed one of the same method), medians and ratios to nn.LSTM per model and mode."""
+    x, t = _inputs(shape, device=device)
+    runs = _runners(shape, x, t, models, methods)
+    for fn in runs.values():  # warm-up (and the one-time extension build)
+        fn()
+    samples = {key: [] for key in runs}
+    for _ in range(repeats):
+        for key, fn in runs.items():
+            fn()  # untimed: back to this method's steady state (see the module's doc)
+            start = now()
+            fn()
+            samples[key].append(now() - start)
+    rows = []
+    for mode in shape["modes"]:
+        base = _median_ms(samples[(mode, "nn.LSTM")])
+        for model in [m for m in models if shape.get("bn") or m == "Phased LSTM"]:
+            row = {"shape": shape["name"], "model": model, "mode": mode,
+                   **{k: shape[k] for k in ("B", "F", "H", "T")}, "methods": {}}
+            for (m_mode, key), s in samples.items():
+                # BN-LSTM rows: nn.LSTM and the "bn ..." methods, named without the prefix
+                mine = key == "nn.LSTM" or key.startswith("bn ") == (model == "BN-LSTM")
+                if m_mode != mode or not mine:
+                    continue
+                med = _median_ms(s)
+                row["methods"][key.removeprefix("bn ")] = {
+                    "median_ms": med, "ratio": med / base, "samples_ms": [1e3 * v for v in s]}
+            if mode == "infer" and model == "Phased LSTM" and device.type == "cpu":
+                fus = PhasedLSTM(shape["F"], shape["H"]).eval()
+                upd = sparse_forward(fus, x[:1], t[:1])[2]
+                row["updates_per_neuron"] = float(upd.mean())
+            rows.append(row)
+            say(f"{shape['name']:<14} {model:<12} {mode:<6} nn.LSTM {base:8.1f} ms  "
+                + "  ".join(f"{m} {r['ratio']:.2f}x" for m, r in row["methods"].items()
+                            if m != "nn.LSTM"))
+    return rows
