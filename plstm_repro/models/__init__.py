@@ -5,21 +5,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config_fields import ALIASES, MODELS  # the names and the fields each model uses
+from ..errors import ConfigError
 from .cnn import EventFrameCNN, FrameCNN, GridVideoFrontEnd
 from .sequence import SequenceModel
 
-# What users type -> registry name.
-ALIASES = {"phased": "phased_lstm", "plstm": "phased_lstm", "bn": "bn_lstm", "pgru": "phased_gru"}
-MODELS = ("lstm", "bn_lstm", "phased_lstm", "phased_gru", "cnn")
-
 
 def resolve_model_name(name: str) -> str:
-    """Canonical model name; ValueError listing the valid names (and aliases) otherwise."""
+    """Canonical model name; ConfigError listing the valid names (and aliases) otherwise."""
     canon = ALIASES.get(name, name)
     if canon not in MODELS:
         aliases = ", ".join(f"{a} = {c}" for a, c in ALIASES.items())
-        raise ValueError(f"model: unknown name {name!r}; valid: {', '.join(MODELS)} "
-                         f"(aliases: {aliases})")
+        raise ConfigError(f"model: unknown name {name!r}; valid: {', '.join(MODELS)} "
+                          f"(aliases: {aliases})")
     return canon
 
 
@@ -41,7 +39,7 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
     if name == "cnn":
         return EventFrameCNN(num_outputs=num_outputs, **rnn_kwargs)
     if bn not in ("recurrent", "input"):
-        raise ValueError(f"model.bn: expected recurrent or input, got {bn!r}")
+        raise ConfigError(f"model.bn: expected recurrent or input, got {bn!r}")
     cls = {"lstm": LSTM, "bn_lstm": InputBNLSTM if bn == "input" else BNLSTM,
            "phased_lstm": PhasedLSTM, "phased_gru": PhasedGRU}
     fin = input_size if embed is None else input_size - 1 + embed[1]
@@ -57,7 +55,7 @@ def authors_init(model: SequenceModel) -> SequenceModel:
     defaults). Time-gate parameters and batch-norm statistics are left as they are."""
     rnn = model.rnn
     if not any(n.startswith("weight_ih") for n, _ in _lstm_params(rnn)):
-        raise ValueError("model.init=authors: only the LSTM-family models (lstm, phased_lstm, "
+        raise ConfigError("model.init=authors: only the LSTM-family models (lstm, phased_lstm, "
                          "bn_lstm with model.bn=input) have the authors' initialisation")
     H = rnn.hidden_size
     for name, p in _lstm_params(rnn):
