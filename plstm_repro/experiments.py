@@ -66,6 +66,8 @@ class Artifact:
     metric: str  # the tracked metric the figure reports: test_acc | test_mse | train_acc
     plot: str  # name of the function in plstm_repro.results.plots
     scales: dict[str, Scale]
+    # settings shared by the variants; each variant gets those its model and dataset use
+    # (plstm_repro.config_fields), as it gets those of the scale's preset
     base: Overrides = field(default_factory=dict)
     # where our settings differ from the paper's at every scale (a scale's own differences are
     # in its note); the report shows both beside the results
