@@ -7,12 +7,15 @@ one process ran it: logged as params, never hashed, free to change on resume.
 :func:`spec_hash` hashes only the spec fields whose value differs from the field's default, so
 adding a field with a default leaves every stored run's hash as it was. Each section checks its
 values when it is built (see :mod:`plstm_repro.config_checks`): a bad value fails in one line
-before any run exists.
+before any run exists. A field the config's model or dataset does not use (declared in
+:mod:`plstm_repro.config_fields`) must stay at its default: it is refused when the config is
+built, left out of the spec, and reset when a stored run or checkpoint is read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -20,6 +23,7 @@ import typing
 from dataclasses import dataclass, field
 
 from .config_checks import check_run, check_section
+from .config_fields import check_owned, dataset_defaults, normalise, owned
 from .errors import ConfigError
 
 
@@ -94,6 +98,7 @@ class RunConfig:
 
     def __post_init__(self):
         check_run(self)
+        check_owned(flat(self), _section_defaults())
 
 
 SECTIONS = ("data", "model", "train")
@@ -108,24 +113,39 @@ def to_dict(cfg) -> dict:
 
 
 def from_dict(d: dict) -> RunConfig:
-    """Rebuild a RunConfig from ``to_dict`` output (e.g. a checkpoint); unknown keys are errors."""
-    kw = {}
+    """Rebuild a RunConfig from ``to_dict`` output (e.g. a checkpoint); unknown keys are errors.
+    Fields its model or dataset does not use are reset to their defaults (a checkpoint made
+    before they were refused)."""
+    values: dict[str, object] = {}
     for f in dataclasses.fields(RunConfig):
         if f.name not in d:
             continue
         if f.name in SECTIONS:
-            cls = SECTION_TYPES[f.name]
-            sec = dict(d[f.name])
-            names = {g.name: g for g in dataclasses.fields(cls)}
-            for k, v in sec.items():
+            names = {g.name for g in dataclasses.fields(SECTION_TYPES[f.name])}
+            for k, v in dict(d[f.name]).items():
                 if k not in names:
                     raise ConfigError(f"config: unknown key {f.name}.{k}")
-                if isinstance(v, list):
-                    sec[k] = tuple(v)
-            kw[f.name] = cls(**sec)
+                values[f"{f.name}.{k}"] = tuple(v) if isinstance(v, list) else v
         else:
-            kw[f.name] = d[f.name]
-    return RunConfig(**kw)
+            values[f.name] = d[f.name]
+    return _build(normalise(values, _section_defaults()))
+
+
+def _build(values: dict[str, object], base: RunConfig | None = None) -> RunConfig:
+    """``base`` (default: the defaults) with these typed flat values, each section built once
+    (its checks run once) and the RunConfig once (so the checks see the finished config)."""
+    base = base if base is not None else RunConfig()
+    kw: dict[str, dict] = {sec: {} for sec in SECTIONS}
+    top: dict[str, object] = {}
+    for key, value in values.items():
+        sec, _, name = key.partition(".")
+        if name:
+            kw[sec][name] = value
+        else:
+            top[key] = value
+    sections = {sec: dataclasses.replace(getattr(base, sec), **kw[sec])
+                for sec in SECTIONS if kw[sec]}
+    return dataclasses.replace(base, **sections, **top)
 
 
 def flat(cfg: RunConfig) -> dict[str, object]:
@@ -143,9 +163,22 @@ def _defaults(cls=None) -> dict[str, object]:
     return flat((cls or RunConfig)())
 
 
+@functools.lru_cache(maxsize=1)
+def _section_defaults() -> dict[str, object]:
+    """The shared defaults as flat keys, without building a RunConfig (whose checks need them)."""
+    out: dict[str, object] = {"seed": 0}
+    for sec, cls in SECTION_TYPES.items():
+        out.update({f"{sec}.{k}": v for k, v in dataclasses.asdict(cls()).items()})
+    return out
+
+
 def spec(cfg: RunConfig) -> dict[str, object]:
-    """The fields that define the experiment (flat keys), execution keys left out."""
-    return {k: v for k, v in flat(cfg).items() if k not in EXECUTION_KEYS}
+    """The fields that define the experiment (flat keys): those its model and dataset use,
+    execution keys left out."""
+    values = flat(cfg)
+    dataset, model = str(values["data.name"]), str(values["model.name"])
+    return {k: v for k, v in values.items()
+            if k not in EXECUTION_KEYS and owned(k, dataset, model)}
 
 
 def execution(cfg: RunConfig) -> dict[str, object]:
@@ -156,7 +189,9 @@ def execution(cfg: RunConfig) -> dict[str, object]:
 def spec_hash(cfg: RunConfig) -> str:
     """Versioned hash of the spec fields that differ from their defaults: runs with the same
     hash are the same experiment, on any device, data root or evaluation batch size; a field
-    added later with a default changes no stored run's hash."""
+    added later with a default changes no stored run's hash, nor does a field the run's model
+    or dataset does not use (:func:`spec` leaves those out). A dataset's own model default
+    (GRID's time_scale) is compared with the shared default, as if the artifact had set it."""
     default = _defaults(type(cfg))
     changed = {k: list(v) if isinstance(v, tuple) else v for k, v in spec(cfg).items()
                if v != default[k]}
@@ -178,22 +213,15 @@ def with_execution(cfg: RunConfig, source: RunConfig) -> RunConfig:
 
 def from_params(params: dict[str, str]) -> RunConfig:
     """The config a tracked run logged as params (text): keys it lacks (fields added since)
-    take their defaults. Raises ConfigError on a key or value this version cannot read."""
+    take their defaults, fields its model or dataset does not use (logged before they were
+    refused) are reset to them. Raises ConfigError on a key or value this version cannot
+    read."""
     known = set(valid_keys())
     unknown = sorted(k for k in params if k not in known)
     if unknown:
         raise ConfigError(f"config: unknown keys {', '.join(unknown)}")
-    sections: dict[str, dict] = {sec: {} for sec in SECTIONS}
-    seed = 0
-    for key, text in params.items():
-        if key == "seed":
-            seed = parse_value(str(text), int, key)
-            continue
-        sec, name = key.split(".", 1)
-        typ = _field_type(SECTION_TYPES[sec], name)
-        sections[sec][name] = parse_value(str(text), typ, key)
-    return RunConfig(**{sec: SECTION_TYPES[sec](**kw) for sec, kw in sections.items()},
-                     seed=seed)
+    values = {key: parse_value(str(text), _key_type(key), key) for key, text in params.items()}
+    return _build(normalise(values, _section_defaults()))
 
 
 def valid_keys() -> list[str]:
@@ -206,6 +234,13 @@ def valid_keys() -> list[str]:
 
 def _field_type(cls, name: str):
     return typing.get_type_hints(cls)[name]
+
+
+def _key_type(key: str):
+    if key == "seed":
+        return int
+    sec, name = key.split(".", 1)
+    return _field_type(SECTION_TYPES[sec], name)
 
 
 def parse_value(text: str, typ, key: str):
@@ -239,7 +274,10 @@ def parse_value(text: str, typ, key: str):
 
 
 def apply_overrides(cfg: RunConfig, overrides: dict[str, object] | list[str]) -> RunConfig:
-    """Apply {'model.hidden_size': 64} (typed values) or ['model.hidden_size=64'] (text)."""
+    """Apply {'model.hidden_size': 64} (typed values) or ['model.hidden_size=64'] (text), all at
+    once: the config is checked as a whole after them. Where ``data.name`` changes, the model
+    fields the overrides leave out that are at the old dataset's default take the new dataset's
+    (GRID: time_scale 1e-3; back to the shared default on leaving it)."""
     if isinstance(overrides, (list, tuple)):
         pairs = []
         for item in overrides:
@@ -249,16 +287,22 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, object] | list[str]) ->
             pairs.append((k.strip(), v.strip()))
     else:
         pairs = list(overrides.items())
+    values: dict[str, object] = {}
     for key, value in pairs:
         if key not in valid_keys():
             raise ConfigError(f"--set: unknown key {key!r}; valid keys: {', '.join(valid_keys())}")
-        if key == "seed":
-            v = parse_value(value, int, key) if isinstance(value, str) else int(value)
-            cfg = dataclasses.replace(cfg, seed=v)
-            continue
-        sec, name = key.split(".", 1)
-        sub = getattr(cfg, sec)
-        typ = _field_type(type(sub), name)
-        v = parse_value(value, typ, key) if isinstance(value, str) else value
-        cfg = dataclasses.replace(cfg, **{sec: dataclasses.replace(sub, **{name: v})})
-    return cfg
+        if isinstance(value, str):
+            value = parse_value(value, _key_type(key), key)
+        values[key] = int(value) if key == "seed" else value
+    return _build({**_moved_defaults(cfg, values), **values}, cfg)
+
+
+def _moved_defaults(cfg: RunConfig, values: dict[str, object]) -> dict[str, object]:
+    """The dataset defaults that follow a change of ``data.name`` (see apply_overrides)."""
+    old, new = cfg.data.name, values.get("data.name", cfg.data.name)
+    if new == old:
+        return {}
+    shared, current = _section_defaults(), flat(cfg)
+    was, now = dataset_defaults(str(old)), dataset_defaults(str(new))
+    return {k: now.get(k, shared[k]) for k in {*was, *now}
+            if k not in values and current[k] == was.get(k, shared[k])}

@@ -5,6 +5,8 @@ import dataclasses
 import pytest
 
 from plstm_repro.config import RunConfig, apply_overrides, config_hash, flat, from_dict, to_dict
+from plstm_repro.data.registry import dataset_spec
+from plstm_repro.errors import ConfigError
 from plstm_repro.experiments import ARTIFACTS, SCALES, labels_for
 from plstm_repro.runner import resolve_train_config
 
@@ -42,9 +44,15 @@ def test_paper_scale_of_fig3d_is_the_authors_settings():
         # freq_task.py: fresh data, their generator, tau ~ exp(U(1, 3)), s ~ U(0, 100), r_on
         # learned, lasagne's initialisation, leaky-ReLU dense layer, input batch norm
         assert cfg.data.fresh and cfg.data.protocol == "authors"
-        assert cfg.model.tau_init == (1.0, 3.0) and cfg.model.shift_max == 100.0
-        assert cfg.model.learn_r_on and cfg.model.learn_time and cfg.model.r_on == 0.05
-        assert (cfg.model.init, cfg.model.head, cfg.model.bn) == ("authors", "leaky_relu", "input")
+        # each model gets those of them it uses (issue 18: no model carries another's fields)
+        assert (cfg.model.init, cfg.model.head) == ("authors", "leaky_relu")
+        if cfg.model.name == "phased_lstm":
+            assert cfg.model.tau_init == (1.0, 3.0) and cfg.model.shift_max == 100.0
+            assert cfg.model.learn_r_on and cfg.model.learn_time and cfg.model.r_on == 0.05
+        else:
+            assert (cfg.model.tau_init, cfg.model.shift_max, cfg.model.learn_r_on) == \
+                ((0.0, 3.0), 0.0, False)
+        assert cfg.model.bn == ("input" if cfg.model.name == "bn_lstm" else "recurrent")
     assert {r[3].model.name for r in runs} == {"phased_lstm", "bn_lstm", "lstm"}
     scales = {r[3].model.time_scale for r in runs if r[3].model.name == "lstm"}
     assert scales == {1.0, 0.01}  # raw ms as theirs, and our labelled t / 100 variant
@@ -103,9 +111,12 @@ def test_train_command_runs_the_artifacts_variant_of_the_model():
             cfg, _ = resolve_train_config(dataset, model, "quick", 0, [])
             assert cfg == art.config("quick", {**first.overrides, "seed": 0}), (dataset, model)
             assert labels_for(art, cfg)[0] == first.label
-        if "phased_gru" not in names:
+        if "phased_gru" not in names and dataset_spec(dataset).arch != "grid_fusion":
             cfg, _ = resolve_train_config(dataset, "phased_gru", "quick", 0, [])
             assert cfg.model.name == "phased_gru"
+        elif "phased_gru" not in names:  # GRID's network has no Phased GRU: refused when built
+            with pytest.raises(ConfigError, match="audio-visual network is built around"):
+                resolve_train_config(dataset, "phased_gru", "quick", 0, [])
     # the user's --set still wins over the variant's settings
     cfg, _ = resolve_train_config("nmnist", "bn", "quick", 0, ["model.time_scale=1"])
     assert cfg.model.time_scale == 1.0

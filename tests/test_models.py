@@ -123,10 +123,10 @@ def test_authors_init_head_and_shift():
 
     base = {"data.name": "sines", "model.init": "authors", "model.head": "leaky_relu",
             "model.hidden_size": 64, "seed": 3}
+    own = {"phased_lstm": {"model.shift_max": 100.0, "model.tau_init": (1.0, 3.0)},
+           "lstm": {}, "bn_lstm": {"model.bn": "input"}}  # each model's own fields only
     for name in ("phased_lstm", "lstm", "bn_lstm"):
-        cfg = apply_overrides(RunConfig(), {**base, "model.name": name, "model.bn": "input",
-                                            "model.shift_max": 100.0,
-                                            "model.tau_init": (1.0, 3.0)})
+        cfg = apply_overrides(RunConfig(), {**base, "model.name": name, **own[name]})
         m = make_model(cfg, 1, 2)
         rnn = m.rnn.lstm if name != "phased_lstm" else m.rnn
         H = 64

@@ -37,6 +37,13 @@ class DatasetSpec:
     fresh: bool = False  # can draw new samples every epoch (data.fresh)
     speakers: bool = False  # has speakers (--speakers, data.speakers)
     folder: str = ""  # its folder under the data root, where the loader does not say it
+    # the data.* fields its loader reads, besides data.name and data.root (which every dataset
+    # has); a config whose other data.* fields are not at their defaults is refused
+    fields: tuple[str, ...] = ()
+    arch: str = ""  # the network its batches need around the cell ("grid_fusion"), else none
+    # model.* defaults of this dataset, where the shared default does not fit it (a config for
+    # the dataset built without the field gets this value; see config.apply_overrides)
+    model_defaults: tuple[tuple[str, object], ...] = ()
 
     def function(self, role: str):
         """The declared ``role`` function ("load", "download", "prepare", "stores"), imported."""
@@ -47,30 +54,41 @@ class DatasetSpec:
         return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
 
 
+SIZES = ("n_train", "n_test")  # read by load_split and passed to the loader as ``n``
+FREQ = SIZES + ("sampling", "protocol", "fresh")
+EVENTS = SIZES + ("rho",)
+GRID_FIELDS = SIZES + ("audio", "modalities", "modality_dropout", "speakers")
+# GRID's networks take the time in seconds (t in ms x 1e-3), not the raw ms of the shared default
+GRID_MODEL = (("model.time_scale", 1e-3),)
+
 REGISTRY = {d.name: d for d in (
     DatasetSpec("sines", GENERATED, sampled=True, what="frequency discrimination",
-                load="sines:load_sines", fresh=True),
+                load="sines:load_sines", fresh=True, fields=FREQ),
     DatasetSpec("sines2", GENERATED, sampled=True, what="superimposed frequencies",
-                load="sines:load_sines2", fresh=True),
-    DatasetSpec("adding", GENERATED, sampled=True, what="adding task", load="adding:load"),
+                load="sines:load_sines2", fresh=True, fields=FREQ),
+    DatasetSpec("adding", GENERATED, sampled=True, what="adding task", load="adding:load",
+                fields=SIZES + ("min_len", "max_len")),
     DatasetSpec("mnist", FILES, sampled=True, what="sequential MNIST", load="mnist:load",
-                download="mnist:download"),
+                download="mnist:download", fields=SIZES),
     DatasetSpec("digits", GENERATED, what="scikit-learn 8x8 digits (offline MNIST stand-in)",
-                load="digits:load"),
+                load="digits:load"),  # one fixed split: no size, no setting
     DatasetSpec("nmnist", FILES, cached=True, what="N-MNIST event recordings",
                 load="nmnist:load_nmnist", download="nmnist:download_real",
-                prepare="nmnist:prepare_nmnist"),
+                prepare="nmnist:prepare_nmnist", fields=EVENTS),
     DatasetSpec("synthetic-nmnist", SYNTHETIC, cached=True, what="SYNTHETIC N-MNIST stand-in",
                 load="nmnist:load_synthetic", download="synthetic_nmnist:download",
-                prepare="nmnist:prepare_synthetic", stores="nmnist:synthetic_stores"),
+                prepare="nmnist:prepare_synthetic", stores="nmnist:synthetic_stores",
+                fields=EVENTS),
     DatasetSpec("grid", FILES, cached=True, what="GRID audio-visual corpus",
                 load="grid_split:load_grid", download="grid.recipes:download_real",
-                prepare="grid.recipes:prepare_real", speakers=True, folder="GRID"),
+                prepare="grid.recipes:prepare_real", speakers=True, folder="GRID",
+                fields=GRID_FIELDS, arch="grid_fusion", model_defaults=GRID_MODEL),
     DatasetSpec("synthetic-grid", SYNTHETIC, cached=True, what="SYNTHETIC GRID stand-in",
                 load="grid_split:load_grid", download="grid.recipes:download_synthetic",
                 prepare="grid.recipes:prepare_synthetic",
                 stores="grid.recipes:synthetic_stores",
-                speakers=True, folder="SyntheticGRID"),
+                speakers=True, folder="SyntheticGRID", fields=GRID_FIELDS, arch="grid_fusion",
+                model_defaults=GRID_MODEL),
 )}
 
 

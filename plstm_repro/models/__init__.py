@@ -5,13 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config_fields import ALIASES, MODELS  # the names and the fields each model uses
 from ..errors import ConfigError
 from .cnn import EventFrameCNN, FrameCNN, GridVideoFrontEnd
 from .sequence import SequenceModel
-
-# What users type -> registry name.
-ALIASES = {"phased": "phased_lstm", "plstm": "phased_lstm", "bn": "bn_lstm", "pgru": "phased_gru"}
-MODELS = ("lstm", "bn_lstm", "phased_lstm", "phased_gru", "cnn")
 
 
 def resolve_model_name(name: str) -> str:
@@ -20,7 +17,7 @@ def resolve_model_name(name: str) -> str:
     if canon not in MODELS:
         aliases = ", ".join(f"{a} = {c}" for a, c in ALIASES.items())
         raise ConfigError(f"model: unknown name {name!r}; valid: {', '.join(MODELS)} "
-                         f"(aliases: {aliases})")
+                          f"(aliases: {aliases})")
     return canon
 
 

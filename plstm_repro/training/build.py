@@ -23,16 +23,19 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int,
     """The model of ``cfg.model``, initialised from the run's seed without touching the global
     RNG state (fork_rng restores it). ``data`` (a split) tells what the inputs are: the model
     its batches need (``arch``), the size of an index feature to embed (``num_indices``), the
-    sensor of an event CNN."""
+    sensor of an event CNN. It reads the model fields ``config_fields`` declares for the model
+    (and no other: tests/test_config_fields.py records the reads)."""
     m = cfg.model
     kw: dict = {}
     if data is not None and data.arch == "grid_fusion":  # GRID: the fusion network around the cell
+        kw = {"time_scale": m.time_scale}
+        if m.name == "phased_lstm":  # the merged layers' time gates
+            kw.update(r_on=m.r_on, leak=m.leak, learn_time=m.learn_time)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
-                               audio_features=input_size, clocks=data.clocks, r_on=m.r_on,
-                               leak=m.leak, learn_time=m.learn_time,
-                               **grid_sizes(m.hidden_size))
+                               audio_features=input_size, clocks=data.clocks,
+                               **grid_sizes(m.hidden_size), **kw)
     if m.name == "cnn":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -42,9 +45,7 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int,
     if m.name in ("phased_lstm", "phased_gru"):
         kw = {"r_on": m.r_on, "leak": m.leak, "tau_init": m.tau_init, "tau_dist": m.tau_dist,
               "learn_time": m.learn_time, "learn_r_on": m.learn_r_on, "shift_max": m.shift_max}
-        if m.peephole:
-            if m.name != "phased_lstm":
-                raise ConfigError("model.peephole: only the Phased LSTM has peepholes")
+        if m.name == "phased_lstm" and m.peephole:  # the Phased GRU has none (config_fields)
             kw["peephole"] = True
     elif m.name in ("lstm", "bn_lstm"):
         kw = {"time_scale": m.time_scale}
