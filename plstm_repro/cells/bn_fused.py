@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from ._ext import load_extension
-from .functional import masked_moments
+from .functional import input_moments, step_moments
 
 
 def min_stat_count(sequences: int) -> int:
@@ -63,14 +63,7 @@ class TorchOps:
         L = int(own.sum()) - 1  # the last step with its own moments (-1: none)
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
         empty = x.new_empty(0, G)
-        if train:
-            mx, vx, rx = masked_moments(ax, w, den, eps_x)
-            if 0 <= L < T - 1:  # the tail borrows step L's moments
-                mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
-        else:
-            idx = torch.arange(T, device=x.device).clamp_max(running[0].shape[0] - 1)
-            mx, rx = running[0][idx], torch.rsqrt(running[1][idx] + eps_x)
-            vx = empty
+        mx, vx, rx = input_moments(ax, w, den, eps_x, L, train, running, empty)
         xs = (ax - mx.unsqueeze(1)) * rx.unsqueeze(1)
         if w is not None:
             xs = torch.where(w, xs, 0.0)
@@ -84,30 +77,13 @@ class TorchOps:
         for n in range(T):
             wn = None if w is None else w[n]
             ah = h @ w_hh.t()
-            borrow = train and 0 <= L < n
-            if borrow:
-                mhn, vhn, rhn = mh[L], vh[L], rh[L]
-                mh[n], vh[n] = mhn, vhn
-            elif train:
-                mhn, vhn, rhn = masked_moments(ah, wn, den[n], eps_h)
-                mh[n], vh[n] = mhn, vhn
-            else:
-                i_n = min(n, running[2].shape[0] - 1)
-                mhn, rhn = running[2][i_n], torch.rsqrt(running[3][i_n] + eps_h)
+            mhn, rhn = step_moments(ah, wn, den[n], eps_h, n, L, train, (mh, vh, rh), running[2:4])
             hh = (ah - mhn) * rhn
             z = (xs[n] * gx + bias) + hh * gh
             zi, zf, zg, zo = z.chunk(4, 1)
             i, f, g, o = torch.sigmoid(zi), torch.sigmoid(zf), torch.tanh(zg), torch.sigmoid(zo)
             cn = f * c + i * g
-            if borrow:
-                mcn, vcn, rcn = mc[L], vc[L], rc[L]
-                mc[n], vc[n] = mcn, vcn
-            elif train:
-                mcn, vcn, rcn = masked_moments(cn, wn, den[n], eps_c)
-                mc[n], vc[n] = mcn, vcn
-            else:
-                i_n = min(n, running[4].shape[0] - 1)
-                mcn, rcn = running[4][i_n], torch.rsqrt(running[5][i_n] + eps_c)
+            mcn, rcn = step_moments(cn, wn, den[n], eps_c, n, L, train, (mc, vc, rc), running[4:6])
             ch = (cn - mcn) * rcn
             t = torch.tanh(ch * gc + bc)
             hn = o * t

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from .compiled_steps import STEPS, detached
-from .functional import masked_moments, weight_grads
+from .functional import input_moments, weight_grads
 
 
 @functools.cache
@@ -106,6 +106,20 @@ def _valid_rows(mask: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     T, B = x.shape[:2]
     m = mask if mask.numel() else torch.ones(T, B, dtype=torch.bool, device=x.device)
     return m, m.unsqueeze(-1), m.sum(1).to(x.dtype)
+
+
+def _recurrent_moments(x: Tensor, H: int, running, eps_h, eps_c, train: bool) -> list[Tensor]:
+    """Per step [T, K], what the BN-LSTM step function is given for the recurrent projection
+    and the cell: (mean, var, rsqrt) of each. Zeros in training (the step computes its own);
+    the running statistics in eval (steps past the last slot use the last one; var unused)."""
+    T, G = x.shape[0], 4 * H
+    if train:
+        return [x.new_zeros(T, G)] * 3 + [x.new_zeros(T, H)] * 3
+    idx = torch.arange(T, device=x.device)
+    ih, ic = idx.clamp_max(running[2].shape[0] - 1), idx.clamp_max(running[4].shape[0] - 1)
+    mh, rh = running[2][ih], torch.rsqrt(running[3][ih] + eps_h)
+    mc, rc = running[4][ic], torch.rsqrt(running[5][ic] + eps_c)
+    return [mh, mh, rh, mc, mc, rc]
 
 
 class CompiledOps:
@@ -198,28 +212,13 @@ class CompiledOps:
         L = int(own.sum()) - 1
         ax = (x.reshape(T * B, F) @ w_ih.t()).view(T, B, G)
         empty = x.new_empty(0, G)
-        if train:  # the input side of every step at once
-            mx, vx, rx = masked_moments(ax, w, den, eps_x)
-            if 0 <= L < T - 1:
-                mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
-            mh_all = vh_all = rh_all = x.new_zeros(T, G)
-            mc_all = vc_all = rc_all = x.new_zeros(T, H)
-        else:
-            S = [running[i].shape[0] - 1 for i in (0, 2, 4)]
-            idx = torch.arange(T, device=x.device)
-            mx, rx = running[0][idx.clamp_max(S[0])], torch.rsqrt(
-                running[1][idx.clamp_max(S[0])] + eps_x)
-            vx = empty
-            ih, ic = idx.clamp_max(S[1]), idx.clamp_max(S[2])
-            mh_all, rh_all = running[2][ih], torch.rsqrt(running[3][ih] + eps_h)
-            mc_all, rc_all = running[4][ic], torch.rsqrt(running[5][ic] + eps_c)
-            vh_all, vc_all = mh_all, mc_all  # unused in eval
+        mx, vx, rx = input_moments(ax, w, den, eps_x, L, train, running, empty)  # every step
         xs = torch.where(w, (ax - mx.unsqueeze(1)) * rx.unsqueeze(1), 0.0)
         h, c, wt = h0, c0, w_hh.t()
         keep = {k: [] for k in ("out", "hh", "a", "ch", "t", "c", "mh", "vh", "rh", "mc", "vc",
                                 "rc")}
         own = own.unsqueeze(-1)  # [T, 1]
-        given = [mh_all, vh_all, rh_all, mc_all, vc_all, rc_all]
+        given = _recurrent_moments(x, H, running, eps_h, eps_c, train)
         for n in range(T):
             if n == L + 1 and L >= 0:  # the tail borrows step L's moments
                 given = [[keep[k][L]] * T for k in ("mh", "vh", "rh", "mc", "vc", "rc")]

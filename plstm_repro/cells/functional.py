@@ -169,3 +169,35 @@ def weight_grads(da: Tensor, x: Tensor, w_ih: Tensor, h0: Tensor, out: Tensor):
     da2 = da.reshape(-1, 4 * H)
     return ((da2 @ w_ih).view(T, B, F), da2.t() @ x.reshape(-1, F), da2.sum(0),
             da2.t() @ hprev.reshape(-1, H))
+
+
+def input_moments(ax, w, den, eps, L: int, train: bool, running, empty):
+    """(mean, var, rsqrt(var + eps)) per step of the input projection ``ax`` [T, B, G]: the
+    batch's own in training, the steps past L (a ragged tail) borrowing step L's; the running
+    statistics in eval (steps past the last slot use the last one; var is then ``empty``)."""
+    T = ax.shape[0]
+    if train:
+        mx, vx, rx = masked_moments(ax, w, den, eps)
+        if 0 <= L < T - 1:  # the tail borrows step L's moments
+            mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
+        return mx, vx, rx
+    idx = torch.arange(T, device=ax.device).clamp_max(running[0].shape[0] - 1)
+    return running[0][idx], empty, torch.rsqrt(running[1][idx] + eps)
+
+
+def step_moments(v, wn, den_n, eps, n: int, L: int, train: bool, saved, running):
+    """Step n's (mean, rsqrt(var + eps)) of ``v`` [B, K] (the recurrent projection or the cell):
+    in training the batch's own, or step L's past L (a ragged tail), recorded in ``saved`` =
+    (means, vars, rsqrts) [T, K]; in eval ``running`` = (mean, var) slots, the last one past
+    the end."""
+    if not train:
+        i = min(n, running[0].shape[0] - 1)
+        return running[0][i], torch.rsqrt(running[1][i] + eps)
+    means, variances, rsqrts = saved
+    if 0 <= L < n:
+        mn, vn, rn = means[L], variances[L], rsqrts[L]
+    else:
+        mn, vn, rn = masked_moments(v, wn, den_n, eps)
+    means[n], variances[n] = mn, vn
+    return mn, rn
+
