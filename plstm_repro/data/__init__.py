@@ -40,7 +40,7 @@ def data_root(root: Path | str | None, overrides: list[str] | None = None) -> Pa
     cfg = apply_overrides(RunConfig(), sets)
     if root is not None and sets and Path(root) != Path(cfg.data.root):
         raise DataError(f"--root {root} and --set data.root={cfg.data.root} name different "
-                         "data roots; give one of them")
+                        "data roots; give one of them")
     return Path(root) if root is not None else Path(cfg.data.root)
 
 
@@ -57,8 +57,8 @@ def load_split(cfg, split: str, seed: int):
         raise DataError(f"split: expected train or test, got {split!r}")
     if cfg.fresh and not spec.fresh:
         raise DataError(f"data.fresh: only the generated frequency tasks "
-                         f"({', '.join(names_where(fresh=True))}) draw new samples every "
-                         f"epoch, not {spec.name}")
+                        f"({', '.join(names_where(fresh=True))}) draw new samples every "
+                        f"epoch, not {spec.name}")
     n = cfg.n_train if split == "train" else cfg.n_test
     s = seed if split == "train" else seed + _TEST_SEED_OFFSET
     return spec.function("load")(cfg, split, n, s)
@@ -75,7 +75,7 @@ def parse_speakers(text: str) -> list[int] | None:
             lo, hi = int(a), int(b or a)
         except ValueError:
             raise DataError(f"speakers: expected numbers and ranges like 1-4,7; got {text!r}"
-                             ) from None
+                            ) from None
         if not 1 <= lo <= hi <= 34:  # checked before expanding: 1-1000000 is not a list to print
             raise DataError(f"speakers: {part.strip()!r} is not within GRID's speakers 1-34")
         out += range(lo, hi + 1)

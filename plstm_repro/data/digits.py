@@ -35,7 +35,7 @@ def load_digits_seq(split: str, seed: int = 0, test_fraction: float = 0.2) -> Se
 
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(map(repr, SPLITS))}, "
-                         f"got split={split!r}")
+                        f"got split={split!r}")
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"test_fraction must be in (0, 1), got {test_fraction}")
     digits = load_digits()

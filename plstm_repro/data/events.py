@@ -46,7 +46,7 @@ class EventSplit:
                  sensor: tuple[int, int] = (34, 34), name: str = ""):
         if not 0.0 < rho <= 1.0:
             raise DataError(f"data.rho: expected the probability of keeping an event in "
-                             f"(0, 1], got {rho}")
+                            f"(0, 1], got {rho}")
         self.store, self.rho, self.seed, self.train = store, float(rho), int(seed), train
         self.indices = (np.arange(len(store)) if indices is None
                         else np.asarray(indices, dtype=np.int64))

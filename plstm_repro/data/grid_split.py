@@ -82,13 +82,13 @@ class GridSplit:
                  name: str = "grid"):
         if audio not in AUDIO_TABLES:
             raise DataError(f"data.audio: expected hi (MFCC every 10 ms) or lo (every 40 ms), "
-                             f"got {audio!r}")
+                            f"got {audio!r}")
         if modalities not in MODALITIES:
             raise DataError(f"data.modalities: expected one of {MODALITIES}, got "
-                             f"{modalities!r}")
+                            f"{modalities!r}")
         if not 0.0 <= modality_dropout <= 1.0:
             raise DataError(f"data.modality_dropout: expected a probability, got "
-                             f"{modality_dropout}")
+                            f"{modality_dropout}")
         self.store, self.table = store, AUDIO_TABLES[audio]
         self.audio, self.modalities, self.name = audio, modalities, name
         self.dropout = modality_dropout if train else 0.0
@@ -159,7 +159,7 @@ def _clock(store: Store, table: str) -> tuple[float, float]:
     t = store.gather(table, [0], ["t"])["t"][0].astype(np.float64)
     if len(t) < 2:
         raise DataError(f"GRID store {store.path}: the first utterance's {table} has fewer than "
-                         "2 samples; cannot tell its sampling period")
+                        "2 samples; cannot tell its sampling period")
     period = float(np.median(np.diff(t)))
     return period, float(t[0] % period)
 

@@ -51,11 +51,11 @@ def read_idx(path: Path) -> np.ndarray:
             raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DataError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'missing'}, "
-                         f"expected 0000 followed by a dtype code and the number of dimensions)")
+                        f"expected 0000 followed by a dtype code and the number of dimensions)")
     code, ndim = raw[2], raw[3]
     if code not in IDX_DTYPES:
         raise DataError(f"{path}: unknown IDX dtype code 0x{code:02x} "
-                         f"(known: {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)})")
+                        f"(known: {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)})")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataError(f"{path}: truncated IDX header ({len(raw)} bytes, need {header})")
@@ -66,7 +66,7 @@ def read_idx(path: Path) -> np.ndarray:
     if have != want:
         kind = "truncated" if have < want else "trailing bytes after the data"
         raise DataError(f"{path}: {kind}: header dims {dims} of {dtype} need {want} data bytes, "
-                         f"file has {have}")
+                        f"file has {have}")
     arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=True)
 
@@ -143,7 +143,7 @@ def load_mnist(root: Path, split: str, n: int | None = None) -> SeqData:
     """
     if split not in MNIST.splits:
         raise DataError(f"split must be one of {', '.join(map(repr, MNIST.splits))}, "
-                         f"got split={split!r}")
+                        f"got split={split!r}")
     folder = MNIST.folder(root)
     paths = [folder / name for name in MNIST.splits[split]]
     for p in paths:
@@ -155,7 +155,7 @@ def load_mnist(root: Path, split: str, n: int | None = None) -> SeqData:
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"MNIST {split}: images {images.shape} and labels {labels.shape} "
-                         f"disagree (expected [N, H, W] and [N])")
+                        f"disagree (expected [N, H, W] and [N])")
     if n is not None:
         images, labels = images[:n], labels[:n]
     N = len(images)

@@ -80,6 +80,16 @@ def _sample_times(rng: np.random.Generator, start: np.ndarray, duration: np.ndar
     return np.where(valid, start[:, None] + offsets, 0.0), valid
 
 
+def _mean_of_sines(t, valid, periods, phases):
+    """x [n, T] = the mean over the waves of sin(2 pi t / period + phase), 0 past each length."""
+    x = np.zeros(t.shape, dtype=np.float64)
+    for period, phase in zip(periods, phases, strict=True):
+        x += np.sin(2.0 * np.pi * t / period[:, None] + phase[:, None])
+    x /= len(periods)
+    x[~valid] = 0.0
+    return x
+
+
 def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool = False,
                return_periods: bool = False):
     """Frequency discrimination data of sec. 3.1 (Fig. 3) or, with ``superimposed``, Fig. 4a.
@@ -102,7 +112,7 @@ def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool
     """
     if sampling not in SAMPLINGS:
         raise DataError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
-                         f"got sampling={sampling!r}")
+                        f"got sampling={sampling!r}")
     if n < 1:
         raise DataError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng(seed)
@@ -120,14 +130,7 @@ def make_sines(n: int, seed: int, sampling: str = "standard", superimposed: bool
 
     lengths = _grid_lengths(duration, sampling)
     t, valid = _sample_times(rng, start, duration, lengths, sampling)
-    T = t.shape[1]
-
-    x = np.zeros((n, T), dtype=np.float64)
-    for period, phase in zip(periods, phases, strict=True):
-        x += np.sin(2.0 * np.pi * t / period[:, None] + phase[:, None])
-    x /= len(periods)
-    x[~valid] = 0.0
-
+    x = _mean_of_sines(t, valid, periods, phases)
     data = SeqData(
         x=torch.from_numpy(x.astype(np.float32)).unsqueeze(-1),
         t=torch.from_numpy(t),
@@ -166,12 +169,12 @@ def make_sines_authors(n: int, seed: int, sampling: str = "standard",
     special class, the rest log-uniform, so ~52% of samples are class 1. Seeded per call."""
     if sampling not in SAMPLINGS:
         raise DataError(f"sampling must be one of {', '.join(map(repr, SAMPLINGS))}; "
-                         f"got sampling={sampling!r}")
+                        f"got sampling={sampling!r}")
     if n < 1:
         raise DataError(f"n must be >= 1, got {n}")
     if superimposed and sampling != "async":
         raise DataError("the authors' superimposed task (Fig. 4a) is asynchronous only; "
-                         f"got sampling={sampling!r}")
+                        f"got sampling={sampling!r}")
     spec = _AUTHORS[superimposed]
     rng = np.random.default_rng(seed)
     lo_d, hi_d = spec["duration"]
@@ -213,7 +216,7 @@ def make_sines_authors(n: int, seed: int, sampling: str = "standard",
 def _load(cfg, n: int, seed: int, superimposed: bool):
     if cfg.protocol not in PROTOCOLS:
         raise DataError(f"data.protocol: expected one of {', '.join(PROTOCOLS)}, got "
-                         f"{cfg.protocol!r}")
+                        f"{cfg.protocol!r}")
     gen = make_sines_authors if cfg.protocol == "authors" else make_sines
 
     def make(key: int):

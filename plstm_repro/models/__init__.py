@@ -56,7 +56,7 @@ def authors_init(model: SequenceModel) -> SequenceModel:
     rnn = model.rnn
     if not any(n.startswith("weight_ih") for n, _ in _lstm_params(rnn)):
         raise ConfigError("model.init=authors: only the LSTM-family models (lstm, phased_lstm, "
-                         "bn_lstm with model.bn=input) have the authors' initialisation")
+                          "bn_lstm with model.bn=input) have the authors' initialisation")
     H = rnn.hidden_size
     for name, p in _lstm_params(rnn):
         if name.startswith(("weight_ih", "weight_hh")):

@@ -89,11 +89,11 @@ def parse_align(path: Path) -> list[tuple[float, float, str]]:
         f = line.split()
         if len(f) != 3 or not f[0].isdigit() or not f[1].isdigit():
             raise DataError(f"{path}:{i}: expected 'start end word' with integer times in "
-                             f"1/25000 s, got {line!r}")
+                            f"1/25000 s, got {line!r}")
         a, b = int(f[0]), int(f[1])
         if b < a or a < last:
             raise DataError(f"{path}:{i}: segment {a}-{b} ends before it starts or overlaps "
-                             f"the previous one")
+                            f"the previous one")
         last = b
         segs.append((a * 1000.0 / ALIGN_UNITS_PER_S, b * 1000.0 / ALIGN_UNITS_PER_S, f[2]))
     if not segs:
