@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .cells import _ext
-from .cells.baselines import BNLSTM
+from .cells.bn_lstm import BNLSTM
 from .cells.functional import gate_from_phase, phase
 from .cells.phased_lstm import PhasedLSTM
 from .cells.sparse import sparse_forward

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .cells.baselines import REFRESH_BATCHES, refresh_statistics
+from .cells.bn_lstm import REFRESH_BATCHES, refresh_statistics
 from .config import RunConfig, flat, from_dict, same_spec, spec_hash
 from .data import load_split
 from .distributed import reduce_values, resolve_device

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from plstm_repro.cells import BNLSTM, _ext, bn_fused
-from plstm_repro.cells.baselines import SeqBatchNorm
+from plstm_repro.cells.bn_lstm import SeqBatchNorm
 
 
 def needs_ext():
@@ -310,7 +310,7 @@ def test_refresh_statistics_are_the_current_weights_moments():
     """fit() refreshes a batch-norm model's running statistics after every epoch: the mean of
     the given batches' moments (each batch alike), whatever the moving averages held, so that
     eval on a refreshed batch is the train-mode network; momentum and mode are restored."""
-    from plstm_repro.cells.baselines import refresh_statistics
+    from plstm_repro.cells.bn_lstm import refresh_statistics
 
     torch.manual_seed(0)
     model = BNLSTM(2, 8, time_scale=0.01, dtype=torch.float64)

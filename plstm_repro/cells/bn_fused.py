@@ -1,6 +1,6 @@
 r"""Fused BN-LSTM recurrence: one layer over a sequence, hand-written BPTT.
 
-The forward is :class:`~plstm_repro.cells.baselines.BNLSTM`'s (Cooijmans et al. 2016) step by
+The forward is :class:`~plstm_repro.cells.bn_lstm.BNLSTM`'s (Cooijmans et al. 2016) step by
 step; per step n, over the samples still valid there (N of them):
 
 .. math::

@@ -9,7 +9,7 @@
 //   of step min(n, S - 1). Padded steps keep the state and output 0. The mask must be a prefix
 //   mask (valid at n implies valid at n - 1), as lengths give. A training step with fewer than
 //   min_count valid samples (a ragged batch's tail) uses the last step's moments that had
-//   enough, as constants (see baselines.py: statistics over 2-3 samples blow up the gradient).
+//   enough, as constants (see bn_lstm.py: statistics over 2-3 samples blow up the gradient).
 //
 // The batch statistics need a step's whole [B, 4H] product before any element of it can be
 // normalised, so each product is written out (small register-blocked GEMMs on weights packed
