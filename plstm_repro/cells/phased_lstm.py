@@ -22,6 +22,30 @@ from .sparse import sparse_forward
 TAU_DISTS = ("log_uniform", "uniform")
 
 
+def _check_arguments(input_size, hidden_size, num_layers, r_on, leak, tau_init, tau_dist,
+                     shift_max) -> None:
+    """ValueError naming the first constructor argument out of its range."""
+    if input_size < 1 or hidden_size < 1 or num_layers < 1:
+        raise ValueError(
+            "input_size, hidden_size, num_layers: expected positive integers, got "
+            f"{input_size}, {hidden_size}, {num_layers}"
+        )
+    if not 0.0 < r_on <= 1.0:
+        raise ValueError(f"r_on: expected a ratio in (0, 1], got {r_on}")
+    if leak < 0:
+        raise ValueError(f"leak: expected alpha >= 0, got {leak}")
+    lo, hi = tau_init
+    if tau_dist not in TAU_DISTS:
+        raise ValueError(f"tau_dist: expected one of {TAU_DISTS}, got {tau_dist!r}")
+    if not lo <= hi or (tau_dist == "uniform" and lo <= 0):
+        form = "exp(U(a, b))" if tau_dist == "log_uniform" else "U(a, b), 0 < a"
+        raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ {form}), got "
+                         f"{tau_init}")
+    if not shift_max >= 0:
+        raise ValueError(f"shift_max: expected >= 0 (shift ~ U(0, shift_max); 0: U(0, tau)), "
+                         f"got {shift_max}")
+
+
 class _PhasedRNNBase(nn.Module):
     """Shared by PhasedLSTM and PhasedGRU; subclasses set ``_gates`` and ``_n_state``."""
 
@@ -46,25 +70,9 @@ class _PhasedRNNBase(nn.Module):
         shift_max: float = 0.0,
     ):
         super().__init__()
-        if input_size < 1 or hidden_size < 1 or num_layers < 1:
-            raise ValueError(
-                "input_size, hidden_size, num_layers: expected positive integers, got "
-                f"{input_size}, {hidden_size}, {num_layers}"
-            )
-        if not 0.0 < r_on <= 1.0:
-            raise ValueError(f"r_on: expected a ratio in (0, 1], got {r_on}")
-        if leak < 0:
-            raise ValueError(f"leak: expected alpha >= 0, got {leak}")
+        _check_arguments(input_size, hidden_size, num_layers, r_on, leak, tau_init, tau_dist,
+                         shift_max)
         lo, hi = tau_init
-        if tau_dist not in TAU_DISTS:
-            raise ValueError(f"tau_dist: expected one of {TAU_DISTS}, got {tau_dist!r}")
-        if not lo <= hi or (tau_dist == "uniform" and lo <= 0):
-            form = "exp(U(a, b))" if tau_dist == "log_uniform" else "U(a, b), 0 < a"
-            raise ValueError(f"tau_init: expected (a, b) with a <= b (tau ~ {form}), got "
-                             f"{tau_init}")
-        if not shift_max >= 0:
-            raise ValueError(f"shift_max: expected >= 0 (shift ~ U(0, shift_max); 0: U(0, tau)), "
-                             f"got {shift_max}")
         self.tau_dist, self.shift_max = tau_dist, float(shift_max)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first = bias, batch_first
