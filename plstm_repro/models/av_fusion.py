@@ -21,10 +21,10 @@ stream's input is held from its latest sample. With Phased LSTM cells:
   (220-300 ms), so each Merged-1 neuron opens at least once within every word and a word is
   written into the same neurons, to the same extent, wherever it falls in the sentence (with
   periods up to 1 s, which neurons are open during a word depends on when it is spoken). The
-  learned time parameters are stored so
-  that Adam moves them: tau as log(tau / 1 ms) (always positive, relative steps of ~lr) and s
-  in seconds (steps of ~lr s = 1 ms), not in raw milliseconds, where a step of ~lr ms leaves
-  them where they started (:func:`learnable_time`).
+  learned time parameters are stored so that Adam moves them: tau as log(tau / 1 ms) (always
+  positive, relative steps of ~lr) and s in seconds (steps of ~lr s = 1 ms), not in raw
+  milliseconds, where a step of ~lr ms leaves them where they started
+  (:func:`learnable_time`).
 
 With LSTM or BN-LSTM cells the same network sees both streams on the same union clock, each
 stream's last sample held, and the time (in seconds) as an extra input of every layer, as the
