@@ -63,6 +63,8 @@ class ModelConfig:
     time_scale: float = 1.0  # LSTM / BN-LSTM: time feature = t * time_scale
     embed_dim: int = 0  # > 0: feature 0 is an index (e.g. a pixel address) into a learned embedding
     shift_max: float = 0.0  # phased: shift ~ U(0, shift_max); 0: shift ~ U(0, tau)
+    # GRID's fusion network: Merged-1's periods tau ~ U(a, b) ms (sec. 3.4's text: 10, 1000)
+    merged1_tau: tuple[float, float] = (10.0, 1000.0)
     peephole: bool = False  # phased LSTM: peephole weights (the reference backend only: slow)
     init: str = "torch"  # torch: nn.LSTM's U(+-1/sqrt(H)); authors: lasagne's N(0, 0.1), b_i -0.1
     head: str = "linear"  # linear | leaky_relu (the authors' dense layer before the softmax)

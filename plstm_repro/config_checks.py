@@ -52,7 +52,7 @@ RULES = {
              "modality_dropout": _real(0.0, 1.0)},
     "model": {"hidden_size": _int(1), "num_layers": _int(1), "readout": _one_of("last", "all"),
               "r_on": _real(0.0, 1.0, lo_open=True), "leak": _real(0.0, 1.0),
-              "tau_init": _pair(), "tau_dist": _one_of("log_uniform", "uniform"),
+              "tau_init": _pair(), "merged1_tau": _pair(), "tau_dist": _one_of("log_uniform", "uniform"),
               "time_scale": _real(0.0), "embed_dim": _int(0),
               "shift_max": _real(0.0), "init": _one_of("torch", "authors"),
               "head": _one_of("linear", "leaky_relu"), "bn": _one_of("recurrent", "input")},

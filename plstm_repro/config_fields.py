@@ -36,7 +36,7 @@ MODELS = tuple(MODEL_FIELDS)
 # GRID's audio-visual fusion network (models/av_fusion.py), per cell it is built around: the
 # layer widths from hidden_size, the time input's scale, the merged layers' time gates
 FUSION_FIELDS: dict[str, tuple[str, ...]] = {
-    "phased_lstm": ("hidden_size", "time_scale", "r_on", "leak", "learn_time"),
+    "phased_lstm": ("hidden_size", "time_scale", "r_on", "leak", "learn_time", "merged1_tau"),
     "lstm": ("hidden_size", "time_scale"),
     "bn_lstm": ("hidden_size", "time_scale"),
 }

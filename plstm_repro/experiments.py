@@ -178,7 +178,7 @@ GRID_PROTOCOL = (
     Choice("Merged-1's periods tau ~ U(40, 200) ms, all shorter than a GRID word (220-300 ms), "
            "so that each Merged-1 neuron opens within every word and a word is written into the "
            "same neurons wherever it falls in the sentence; Merged-2 keeps the text's U(500, "
-           "3000) ms (the text: Merged-1 U(10, 1000) ms)", {},
+           "3000) ms (the text: Merged-1 U(10, 1000) ms)", {"model.merged1_tau": (40.0, 200.0)},
            "measured (synthetic GRID, quick scale, 4 epochs, seeds 0 / 1 / 2, 2026-12-05): with "
            "U(10, 1000), which Merged-1 neurons are open during a word depends on when it is "
            "spoken (coefficient of variation across utterances of a neuron's mean openness over "
@@ -196,7 +196,8 @@ GRID_PROTOCOL = (
            "step (k = 1, a diagnostic): 64.4 / 60.0%, 2.96 / 2.94. Low resolution (MFCC every "
            "40 ms, seeds 0 / 1): audio 46.1 / 47.2 -> 52.8 / 50.6%, audio-video 47.8 / 47.8 -> "
            "53.3 / 50.6%, video-only loss at epoch 4 2.65 / 2.73 -> 2.66 / 2.65; there the LSTM "
-           "network is still ahead on audio (63.9 / 64.4%, loss 2.91 / 2.86): not resolved"),
+           "network is still ahead on audio (63.9 / 64.4%, loss 2.91 / 2.86): not resolved",
+           {"model.merged1_tau": (10.0, 1000.0)}),
 )
 GRID_BASE = {"data.modality_dropout": 2 / 3, "model.hidden_size": 110,
              "train.eval_batch_size": 32, "model.time_scale": 1e-3, **merged(GRID_PROTOCOL)}

@@ -188,8 +188,7 @@ CARRIED = {
 # points that carried none: the hash main at 9fb034a computed, unchanged
 KEPT = {("fig4b", "smoke", "LSTM"): "s1-cbcfde9269f1cc08",
         ("fig3d", "paper-text", "LSTM"): "s1-507613d488eda043",
-        ("table1", "smoke", "Phased LSTM"): "s1-ceab598ebc96d34b",
-        ("fig6c", "smoke", "Phased LSTM"): "s1-bbeec651bd4dbe12"}
+        ("table1", "smoke", "Phased LSTM"): "s1-ceab598ebc96d34b"}
 
 
 def _point(aid: str, scale: str, label: str) -> RunConfig:
@@ -273,3 +272,19 @@ def test_a_grid_config_gets_the_datasets_time_scale_and_the_network_honours_it()
     assert own.model.time_scale == 0.01  # the user's value wins
     data = types.SimpleNamespace(arch="grid_fusion", clocks=None)
     assert make_model(own, 39, 5, data).time_scale == 0.01
+
+
+def test_a_new_merged1_design_is_a_new_grid_point():
+    """GRID's Phased LSTM network now draws Merged-1's periods from U(40, 200) ms: runs of the
+    U(10, 1000) network (logged before model.merged1_tau existed) must not count for it, while
+    the LSTM network's points, which have no Merged-1 time gates, keep their hash."""
+    from plstm_repro.config import from_params, spec_hash
+
+    new = _point("fig6c", "smoke", "Phased LSTM")
+    assert new.model.merged1_tau == (40.0, 200.0)
+    old = {k: v for k, v in _old_params(new, {}).items() if k != "model.merged1_tau"}
+    assert spec_hash(from_params(old)) == "s1-bbeec651bd4dbe12"  # main at 9fb034a
+    assert spec_hash(new) != "s1-bbeec651bd4dbe12"
+    lstm = _point("fig6c", "smoke", "LSTM")  # not its field: not part of its identity
+    logged = _old_params(lstm, {"model.merged1_tau": (10.0, 1000.0)})
+    assert spec_hash(from_params(logged)) == spec_hash(lstm)

@@ -9,6 +9,7 @@ from ..config import RunConfig
 from ..data.protocol import Split
 from ..errors import ConfigError
 from ..models import authors_init, build_model
+from ..models.av_fusion import MERGED_TAU
 
 
 def grid_sizes(hidden: int) -> dict:
@@ -30,7 +31,8 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int,
     if data is not None and data.arch == "grid_fusion":  # GRID: the fusion network around the cell
         kw = {"time_scale": m.time_scale}
         if m.name == "phased_lstm":  # the merged layers' time gates
-            kw.update(r_on=m.r_on, leak=m.leak, learn_time=m.learn_time)
+            kw.update(r_on=m.r_on, leak=m.leak, learn_time=m.learn_time,
+                      merged_tau=(m.merged1_tau, MERGED_TAU[1]))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
