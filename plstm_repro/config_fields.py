@@ -97,8 +97,8 @@ def _who(key: str, dataset: str, model: str) -> str:
 
 
 def check_owned(flat_cfg: dict[str, object], defaults: dict[str, object]) -> None:
-    """Every field ``flat_cfg``'s model and dataset do not use is at its default (the dataset's
-    own default, else the shared one), else one ConfigError naming the first such key, the
+    """Every field ``flat_cfg``'s model and dataset do not use is at its default (the shared one
+    or the dataset's own), else one ConfigError naming the first such key, the
     model or dataset, and the fields it takes. ``defaults`` are the shared defaults."""
     dataset, model = str(flat_cfg["data.name"]), str(flat_cfg["model.name"])
     spec = REGISTRY.get(dataset)
@@ -107,7 +107,9 @@ def check_owned(flat_cfg: dict[str, object], defaults: dict[str, object]) -> Non
                           f"built around {', '.join(FUSION_FIELDS)}")
     default = effective_defaults(dataset, defaults)
     for key, value in flat_cfg.items():
-        if key in default and value != default[key] and not owned(key, dataset, model):
+        # a field left at the shared default is not set, whatever the dataset's own default
+        at_default = key in default and value in (default[key], defaults.get(key))
+        if key in default and not at_default and not owned(key, dataset, model):
             section = key.split(".", 1)[0]
             fields = data_fields(dataset) if section == "data" else \
                 model_fields(dataset, model)

@@ -288,3 +288,9 @@ def test_a_new_merged1_design_is_a_new_grid_point():
     lstm = _point("fig6c", "smoke", "LSTM")  # not its field: not part of its identity
     logged = _old_params(lstm, {"model.merged1_tau": (10.0, 1000.0)})
     assert spec_hash(from_params(logged)) == spec_hash(lstm)
+    # a run logged before the field existed reads back (the field at its shared default)
+    before = {k: v for k, v in _old_params(lstm, {}).items() if k != "model.merged1_tau"}
+    assert spec_hash(from_params(before)) == spec_hash(lstm)
+    from plstm_repro.config import DataConfig, ModelConfig
+
+    RunConfig(data=DataConfig(name="grid"), model=ModelConfig(name="lstm"))  # all defaults
