@@ -59,7 +59,7 @@ FREQ = SIZES + ("sampling", "protocol", "fresh")
 EVENTS = SIZES + ("rho",)
 GRID_FIELDS = SIZES + ("audio", "modalities", "modality_dropout", "speakers")
 # GRID's networks take the time in seconds (t in ms x 1e-3), not the raw ms of the shared default;
-# Merged-1's periods are shorter than a word (a declared choice of Fig. 6c, experiments.py)
+# Merged-1's periods are shorter than a word (a declared choice of Fig. 6c, experiments/audio_visual.py)
 GRID_MODEL = (("model.time_scale", 1e-3), ("model.merged1_tau", (40.0, 200.0)))
 
 REGISTRY = {d.name: d for d in (
