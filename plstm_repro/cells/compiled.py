@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from .compiled_steps import STEPS, detached
-from .functional import input_moments, weight_grads
+from .functional import input_moments, running_at_steps, weight_grads
 
 
 @functools.cache
@@ -115,10 +115,8 @@ def _recurrent_moments(x: Tensor, H: int, running, eps_h, eps_c, train: bool) ->
     T, G = x.shape[0], 4 * H
     if train:
         return [x.new_zeros(T, G)] * 3 + [x.new_zeros(T, H)] * 3
-    idx = torch.arange(T, device=x.device)
-    ih, ic = idx.clamp_max(running[2].shape[0] - 1), idx.clamp_max(running[4].shape[0] - 1)
-    mh, rh = running[2][ih], torch.rsqrt(running[3][ih] + eps_h)
-    mc, rc = running[4][ic], torch.rsqrt(running[5][ic] + eps_c)
+    mh, rh = running_at_steps(running[2], running[3], T, eps_h)
+    mc, rc = running_at_steps(running[4], running[5], T, eps_c)
     return [mh, mh, rh, mc, mc, rc]
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .functional import masked_moments
+
 
 # ---------------------------------------------------------------------------- Phased LSTM steps
 def _time_gate(t_n, m_n, tau, shift, r, leak, dtype):
@@ -58,14 +60,6 @@ def plstm_step_bwd(dh, gout_n, dc, acts_n, hp, cp, t_n, m_n, tau, shift, r, leak
 
 
 # ------------------------------------------------------------------------------ BN-LSTM steps
-def _moments(v, w, den, eps):
-    """Batch mean, biased variance, 1/sqrt(var + eps) of v [B, D] over the rows w [B, 1]."""
-    mean = torch.where(w, v, 0.0).sum(0) / den
-    dv = torch.where(w, v - mean, 0.0)
-    var = (dv * dv).sum(0) / den
-    return mean, var, torch.rsqrt(var + eps)
-
-
 def bn_step_fwd(ah, xs_n, h, c, w, den, own, bias, gx, gh, gc, bc, mh_n, vh_n, rh_n, mc_n,
                 vc_n, rc_n, eps_h, eps_c, train: bool):
     """One BN-LSTM step after the GEMM ah = h W_hh^T. ``w`` [B, 1] bool (valid rows), ``den``
@@ -75,7 +69,7 @@ def bn_step_fwd(ah, xs_n, h, c, w, den, own, bias, gx, gh, gc, bc, mh_n, vh_n, r
     the backward keeps (hh, acts, c^, tanh) and the moments (mh, vh, rh, mc, vc, rc)."""
     if train:
         mh_n, vh_n, rh_n = (torch.where(own, a, b) for a, b in
-                            zip(_moments(ah, w, den, eps_h), (mh_n, vh_n, rh_n)))
+                            zip(masked_moments(ah, w, den, eps_h), (mh_n, vh_n, rh_n)))
     hh = (ah - mh_n) * rh_n
     z = (xs_n * gx + bias) + hh * gh
     zi, zf, zg, zo = z.chunk(4, 1)
@@ -83,7 +77,7 @@ def bn_step_fwd(ah, xs_n, h, c, w, den, own, bias, gx, gh, gc, bc, mh_n, vh_n, r
     cn = f * c + i * g
     if train:
         mc_n, vc_n, rc_n = (torch.where(own, a, b) for a, b in
-                            zip(_moments(cn, w, den, eps_c), (mc_n, vc_n, rc_n)))
+                            zip(masked_moments(cn, w, den, eps_c), (mc_n, vc_n, rc_n)))
     ch = (cn - mc_n) * rc_n
     t = torch.tanh(ch * gc + bc)
     hn = o * t

@@ -181,8 +181,15 @@ def input_moments(ax, w, den, eps, L: int, train: bool, running, empty):
         if 0 <= L < T - 1:  # the tail borrows step L's moments
             mx[L + 1:], vx[L + 1:], rx[L + 1:] = mx[L], vx[L], rx[L]
         return mx, vx, rx
-    idx = torch.arange(T, device=ax.device).clamp_max(running[0].shape[0] - 1)
-    return running[0][idx], empty, torch.rsqrt(running[1][idx] + eps)
+    mean, rsqrt = running_at_steps(running[0], running[1], T, eps)
+    return mean, empty, rsqrt
+
+
+def running_at_steps(mean: Tensor, var: Tensor, T: int, eps) -> tuple[Tensor, Tensor]:
+    """(mean, 1/sqrt(var + eps)) of running statistics [S, K] at steps 0..T-1 ([T, K]): steps
+    past the last slot use the last one."""
+    idx = torch.arange(T, device=mean.device).clamp_max(mean.shape[0] - 1)
+    return mean[idx], torch.rsqrt(var[idx] + eps)
 
 
 def step_moments(v, wn, den_n, eps, n: int, L: int, train: bool, saved, running):
