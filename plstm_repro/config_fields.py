@@ -108,8 +108,9 @@ def check_owned(flat_cfg: dict[str, object], defaults: dict[str, object]) -> Non
     default = effective_defaults(dataset, defaults)
     for key, value in flat_cfg.items():
         # a field left at the shared default is not set, whatever the dataset's own default
-        at_default = key in default and value in (default[key], defaults.get(key))
-        if key in default and not at_default and not owned(key, dataset, model):
+        if key not in default or value in (default[key], defaults.get(key)):
+            continue
+        if not owned(key, dataset, model):
             section = key.split(".", 1)[0]
             fields = data_fields(dataset) if section == "data" else \
                 model_fields(dataset, model)

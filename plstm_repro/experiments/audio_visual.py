@@ -3,6 +3,7 @@ choices where the paper is silent and the authors published no code."""
 
 from __future__ import annotations
 
+from ..data.registry import GRID_MERGED1_TAU, GRID_TIME_SCALE
 from .artifact import SMOKE, THREE_MODELS, Artifact, Cell, Choice, Scale, merged
 
 # Fig. 6c (sec. 3.4): conditions are the MFCC rates, the test-time conditions the modalities.
@@ -36,7 +37,7 @@ GRID_PROTOCOL = (
     Choice("Merged-1's periods tau ~ U(40, 200) ms, all shorter than a GRID word (220-300 ms), "
            "so that each Merged-1 neuron opens within every word and a word is written into the "
            "same neurons wherever it falls in the sentence; Merged-2 keeps the text's U(500, "
-           "3000) ms (the text: Merged-1 U(10, 1000) ms)", {"model.merged1_tau": (40.0, 200.0)},
+           "3000) ms (the text: Merged-1 U(10, 1000) ms)", {"model.merged1_tau": GRID_MERGED1_TAU},
            "measured (synthetic GRID, quick scale, 4 epochs, seeds 0 / 1 / 2, 2026-12-05): with "
            "U(10, 1000), which Merged-1 neurons are open during a word depends on when it is "
            "spoken (coefficient of variation across utterances of a neuron's mean openness over "
@@ -64,7 +65,8 @@ GRID_PROTOCOL = (
            {"model.merged1_tau": (10.0, 1000.0)}),
 )
 GRID_BASE = {"data.modality_dropout": 2 / 3, "model.hidden_size": 110,
-             "train.eval_batch_size": 32, "model.time_scale": 1e-3, **merged(GRID_PROTOCOL)}
+             "train.eval_batch_size": 32, "model.time_scale": GRID_TIME_SCALE,
+             **merged(GRID_PROTOCOL)}
 GRID_NOTES = (
     ("One sample is one utterance (~3 s); the network is read out at the last step of each word "
     "and the loss is the mean cross-entropy over the words: this is why the merged layers' "
