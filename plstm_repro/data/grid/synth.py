@@ -26,6 +26,9 @@ The signal, learnable from either stream alone:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import wave
 from pathlib import Path
 
@@ -191,7 +194,8 @@ def _audio(segs, traits, freqs, flutter, rng) -> np.ndarray:
 def _write_video(path, segs, traits, mouth, widths, heights, rng, cv2) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".part.mpg")
-    vw = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"PIM1"), FPS, (W, H))
+    with _fd2_silenced():  # FFmpeg warns once per file that MPEG-PS has no tag for PIM1
+        vw = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"PIM1"), FPS, (W, H))
     if not vw.isOpened():
         raise RuntimeError("OpenCV cannot write MPEG-1 video (its FFmpeg backend is missing)")
     units_per_frame = ALIGN_UNITS_PER_S // FPS
@@ -208,6 +212,21 @@ def _write_video(path, segs, traits, mouth, widths, heights, rng, cv2) -> None:
         vw.write(_draw(traits, jitter, float(open_), float(width), teeth, rng))
     vw.release()
     tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _fd2_silenced():
+    """Standard error closed at the file-descriptor level (OpenCV's FFmpeg backend prints with
+    C's fprintf, past Python's sys.stderr and OpenCV's log level)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _write_wav(path: Path, x: np.ndarray) -> None:
