@@ -36,7 +36,14 @@ from torch import Tensor, nn
 
 from . import bn_fused
 from .baselines import append_time
-from .checks import check_dtypes, check_sequence_inputs, check_state, valid_mask
+from .checks import (
+    check_backend,
+    check_dtypes,
+    check_sequence_inputs,
+    check_state,
+    choose_kernels,
+    valid_mask,
+)
 
 
 def batch_min_count(mask: Tensor | None, batch: int) -> int:
@@ -269,25 +276,12 @@ class BNLSTM(nn.Module):
 
     @backend.setter
     def backend(self, value: str) -> None:
-        if value not in self.BACKENDS:
-            raise ValueError(f"backend: expected one of {self.BACKENDS}, got {value!r}")
-        self._backend = value
+        self._backend = check_backend(value, self.BACKENDS)
 
     def fused_kernels(self, x: Tensor):
-        """The fused kernels this forward would use for ``x``, or None for the reference loop.
-        backend="fused" raises ValueError where the fused path cannot run (dtype, no build)."""
-        if self._backend == "reference":
-            return None
-        ok_dtype = x.dtype in (torch.float32, torch.float64)
-        if self._backend == "compiled" and ok_dtype:  # torch.compile's build, on any device
-            from .compiled import CompiledOps
-
-            return CompiledOps()
-        ops = bn_fused.kernels(x.device) if ok_dtype else None
-        if ops is None and self._backend in ("fused", "compiled"):
-            why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
-            raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
-        return ops
+        """The fused kernels this forward would use for ``x``, or None for the reference loop
+        (:func:`.checks.choose_kernels`)."""
+        return choose_kernels(self._backend, x, bn_fused.kernels)
 
     def forward(self, x: Tensor, t: Tensor, state=None, lengths: Tensor | None = None):
         x, t, lengths = check_sequence_inputs(x, t, lengths, self.input_size, self.batch_first)

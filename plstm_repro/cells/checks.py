@@ -1,4 +1,5 @@
-"""Input validation shared by every recurrent model: one clear ValueError per bad argument."""
+"""Input validation shared by every recurrent model: one clear ValueError per bad argument
+(and the kernels a backend setting resolves to, which fails the same way)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,31 @@ def check_state(state, num_layers: int, B: int, H: int, n: int, name: str = "sta
             got = tuple(s.shape) if torch.is_tensor(s) else type(s).__name__
             raise ValueError(f"{name}: expected [num_layers, B, H] = {want}, got {got}")
     return tensors
+
+
+def check_backend(value: str, backends: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``backends``, else ValueError."""
+    if value not in backends:
+        raise ValueError(f"backend: expected one of {backends}, got {value!r}")
+    return value
+
+
+def choose_kernels(backend: str, x: Tensor, build):
+    """The kernels a forward with ``backend`` runs for ``x``, or None for the reference loop.
+
+    "compiled": torch.compile's build (any device); "fused"/"auto": ``build(device)``, the C++
+    kernels (None where they cannot be built). "fused" and "compiled" raise ValueError where
+    their path cannot run (dtype, missing build); "auto" then falls back to the loop.
+    """
+    if backend == "reference":
+        return None
+    ok_dtype = x.dtype in (torch.float32, torch.float64)
+    if backend == "compiled" and ok_dtype:
+        from .compiled import CompiledOps
+
+        return CompiledOps()
+    ops = build(x.device) if ok_dtype else None
+    if ops is None and backend in ("fused", "compiled"):
+        why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
+        raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
+    return ops

@@ -16,7 +16,15 @@ from torch import Tensor, nn
 
 from . import functional as F
 from . import fused
-from .checks import check_dtypes, check_sequence_inputs, check_state, valid_mask, zero_padding
+from .checks import (
+    check_backend,
+    check_dtypes,
+    check_sequence_inputs,
+    check_state,
+    choose_kernels,
+    valid_mask,
+    zero_padding,
+)
 from .sparse import sparse_forward
 
 TAU_DISTS = ("log_uniform", "uniform")
@@ -280,30 +288,16 @@ class PhasedLSTM(_PhasedRNNBase):
 
     @backend.setter
     def backend(self, value: str) -> None:
-        if value not in self.BACKENDS:
-            raise ValueError(f"backend: expected one of {self.BACKENDS}, got {value!r}")
+        check_backend(value, self.BACKENDS)
         if value in ("fused", "compiled") and self.peephole:
             raise ValueError(
                 f"backend: {value!r} does not support peepholes; use 'auto' or 'reference'")
         self._backend = value
 
     def fused_kernels(self, x: Tensor):
-        """The fused kernels this forward would use for ``x``, or None for the reference loop.
-
-        backend="fused" raises ValueError where the fused path cannot run (dtype, missing build).
-        """
-        if self._backend == "reference" or self.peephole:
-            return None
-        ok_dtype = x.dtype in (torch.float32, torch.float64)
-        if self._backend == "compiled" and ok_dtype:
-            from .compiled import CompiledOps  # torch.compile's build, on any device
-
-            return CompiledOps()
-        ops = fused.kernels(x.device) if ok_dtype else None
-        if ops is None and self._backend in ("fused", "compiled"):
-            why = f"dtype {x.dtype}" if not ok_dtype else "the C++ kernels could not be built"
-            raise ValueError(f"backend='fused' is unavailable here ({why}); use 'auto'")
-        return ops
+        """The fused kernels this forward would use for ``x``, or None for the reference loop
+        (:func:`.checks.choose_kernels`; peepholes always take the loop)."""
+        return None if self.peephole else choose_kernels(self._backend, x, fused.kernels)
 
     def kernel_inputs(self, x: Tensor, t: Tensor, state, lengths: Tensor | None):
         """Checked inputs in the kernels' time-major layout (each step's rows contiguous):
