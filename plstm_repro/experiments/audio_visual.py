@@ -69,16 +69,15 @@ GRID_PROTOCOL = (
            "4 / 8 / 12 / 16: 51.9 / 70.2 / 83.3 / 91.9%, LSTM 62.2 / 84.1 / 93.0 / 93.7%, while "
            "the mean video-only loss stays below the LSTM's at every epoch (2.64 / 2.59 / 2.51 "
            "/ 2.50, LSTM 2.88 / 2.65 / 2.57 / 2.65); tau and s fixed (model.learn_time=false): "
-           "52.2 / "
-"48.9% (seeds 0 / 1), no change; Merged-1's gate averaged over each step's "
-           "interval instead of sampled (no aliasing of the periods on the 15 / 25 ms steps): 52.2%, no change; "
-           "the audio layer updated at every union step (reading each held MFCC frame twice, "
-           "as the LSTM network's does): 52.2 / 52.2% (seeds 0 / 1), no change; Merged-2 "
-           "open at every step: 53.9%; Merged-1 open at every step (an LSTM layer): 65.6 / "
-           "61.7 / 51.1% (mean 59.5), loss 3.09 / 2.71 / 2.70 (LSTM 2.91 / 2.86 / 2.87). The "
-           "gap is Merged-1's time gate, whose openness averages 1/2 at r_on 1: on a union "
-           "clock of ~20 ms steps it halves Merged-1's updates, where at high resolution ~8 ms "
-           "steps leave enough",
+           "52.2 / 48.9% (seeds 0 / 1), no change; Merged-1's gate averaged over each step's "
+           "interval instead of sampled (no aliasing of the periods on the 15 / 25 ms steps): "
+           "52.2%, no change; the audio layer updated at every union step (reading each held "
+           "MFCC frame twice, as the LSTM network's does): 52.2 / 52.2% (seeds 0 / 1), no "
+           "change; Merged-2 open at every step: 53.9%; Merged-1 open at every step (an LSTM "
+           "layer): 65.6 / 61.7 / 51.1% (mean 59.5), loss 3.09 / 2.71 / 2.70 (LSTM 2.91 / "
+           "2.86 / 2.87). The gap is Merged-1's time gate, whose openness averages 1/2 at r_on "
+           "1: on a union clock of ~20 ms steps it halves Merged-1's updates, where at high "
+           "resolution ~8 ms steps leave enough",
            {"model.merged1_tau": (10.0, 1000.0)}),
     Choice("Every layer steps on the union of the two streams' timestamps, MFCCs stamped at "
            "the end of their window: at low resolution the network steps twice per 40 ms "
@@ -88,9 +87,9 @@ GRID_PROTOCOL = (
            "restamped onto the text's clock (15 ms later at low resolution, 5 ms at high): low "
            "resolution, audio word accuracy: Phased LSTM network 52.8 -> 26.1%, LSTM network "
            "63.9 -> 55.6%; high resolution: Phased 63.9 -> 61.1% (then a video-only loss of "
-           "2.82 at epoch 4), LSTM 61.7 -> 57.8% (3.12). Both networks learn faster with the extra steps; "
-           "the Phased LSTM network's merged layers lose most from fewer (see Merged-1's "
-           "choice)"),
+           "2.82 at epoch 4), LSTM 61.7 -> 57.8% (3.12). Both networks learn faster with the "
+           "extra steps; the Phased LSTM network's merged layers lose most from fewer (see "
+           "Merged-1's choice)"),
 )
 GRID_BASE = {"data.modality_dropout": 2 / 3, "model.hidden_size": 110,
              "train.eval_batch_size": 32, "model.time_scale": GRID_TIME_SCALE,
