@@ -332,3 +332,26 @@ def test_refresh_statistics_are_the_current_weights_moments():
     with torch.no_grad():
         torch.testing.assert_close(model.eval()(*b)[0], model.train()(*b)[0])
     assert not refresh_statistics(torch.nn.Linear(2, 2), [(torch.zeros(1, 2),)])
+
+
+def test_refresh_statistics_pool_each_step_over_the_batches_that_reach_it():
+    """A step only some batches reach (the long recordings' tails) gets their moments alone,
+    not a running mean over all the batches that leaves most of the old moving average there."""
+    from plstm_repro.cells.bn_lstm import refresh_statistics
+
+    torch.manual_seed(0)
+    model = BNLSTM(2, 8, time_scale=0.01, dtype=torch.float64)
+    g = torch.Generator().manual_seed(1)
+    long = (torch.randn(16, 40, 2, generator=g, dtype=torch.float64),
+            torch.rand(16, 40, generator=g, dtype=torch.float64).cumsum(1))
+    short = (long[0][:, :20] * 2 - 1, long[1][:, :20])
+    bn = model.layers[0].bn_h
+    refresh_statistics(model, [long])
+    alone = bn.running_mean.clone(), bn.running_var.clone()
+    with torch.no_grad():
+        model.train()(long[0] * 3 + 1, long[1])  # moving averages of other data
+    assert not torch.allclose(bn.running_mean[20:40], alone[0][20:40])
+    refresh_statistics(model, [short, long])
+    torch.testing.assert_close(bn.running_mean[20:40], alone[0][20:40])
+    torch.testing.assert_close(bn.running_var[20:40], alone[1][20:40])
+

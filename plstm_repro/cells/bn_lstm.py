@@ -63,6 +63,8 @@ class SeqBatchNorm(nn.Module):
     min(max_steps, 1000), grown by :meth:`grow` up to ``max_steps``); steps past the last slot
     use it (pooled into it in training, read from it in eval)."""
 
+    collected: list | None = None  # set by refresh_statistics: moments kept, not applied
+
     def __init__(self, features: int, max_steps: int, affine_bias: bool, gamma: float = 0.1,
                  momentum: float = 0.1, eps: float = 1e-5, device=None, dtype=None):
         super().__init__()
@@ -157,6 +159,9 @@ class SeqBatchNorm(nn.Module):
         the steps sharing the last slot (past ``slots``) enter it once per call, pooled."""
         if not pending:
             return
+        if self.collected is not None:  # refresh_statistics pools them at the end
+            self.collected.extend(pending)
+            return
         idx = torch.cat([p[0] for p in pending])
         mean = torch.cat([p[1] for p in pending])
         var = torch.cat([p[2] for p in pending])
@@ -191,35 +196,60 @@ class SeqBatchNorm(nn.Module):
                 torch.cat([var[keep], pv]), torch.cat([n[keep], total.view(1, 1)]))
 
 
+    @torch.no_grad()
+    def set_population(self, pending: list) -> None:
+        """Each slot's statistics replaced by the moments of ``pending`` at that slot, every
+        valid sample alike: the count-weighted mean of the batch means and of the batch
+        (biased, within-batch) variances, the ones training normalised with. Slots that no
+        batch reached with enough samples keep their value."""
+        if not pending:
+            return
+        idx = torch.cat([p[0] for p in pending])
+        n = torch.cat([p[3] for p in pending]).double()
+        S, D = self.running_mean.shape
+        total = torch.zeros(S, dtype=torch.float64, device=n.device).index_add_(0, idx, n)
+        seen = total > 0
+        for name, k in (("running_mean", 1), ("running_var", 2)):
+            moment = torch.cat([p[k] for p in pending]).double()
+            acc = torch.zeros(S, D, dtype=torch.float64, device=n.device)
+            acc.index_add_(0, idx, moment * n[:, None])
+            target = getattr(self, name)
+            target[seen] = (acc[seen] / total[seen, None]).to(target.dtype)
+
+
 REFRESH_BATCHES = 20  # training batches whose moments become the population statistics
 
 
 @torch.no_grad()
 def refresh_statistics(model: nn.Module, inputs) -> bool:
     """Population statistics of the model's current weights: the running statistics of every
-    :class:`SeqBatchNorm` in ``model`` replaced by the average of the batch moments of
-    ``inputs`` (an iterable of forward-argument tuples, e.g. an epoch's last training
-    batches), each batch weighted alike. Returns whether the model has any.
+    :class:`SeqBatchNorm` in ``model`` replaced, slot by slot, by the moments of ``inputs``
+    (an iterable of forward-argument tuples, e.g. an epoch's last training batches) at that
+    step, every valid sample alike (:meth:`SeqBatchNorm.set_population`). Returns whether
+    the model has any.
 
     Why: the moving average (momentum 0.1, one update per batch) mixes the moments of the last
     ~10 weight updates, and the recurrence compounds the mismatch over thousands of steps
     (synthetic N-MNIST after 3 quick epochs, same weights: eval 12% with the moving averages,
     19% with the moments of 45 training batches at the final weights; batch statistics 18-20%).
+    Pooled per slot, not as a running mean over the batches: a step that only some batches
+    reach (the long recordings' tails) would otherwise keep most of its old moving average.
     """
     bns = [m for m in model.modules() if isinstance(m, SeqBatchNorm)]
     if not bns:
         return False
-    saved, was_training = [bn.momentum for bn in bns], model.training
+    was_training = model.training
+    for bn in bns:
+        bn.collected = []
     model.train()
     try:
-        with torch.no_grad():  # statistics only: no graph to keep
-            for k, args in enumerate(inputs):
-                for bn in bns:
-                    bn.momentum = 1.0 / (k + 1)  # a running mean over the batches
-                model(*args)
+        for args in inputs:
+            model(*args)
+        for bn in bns:
+            bn.set_population(bn.collected)
     finally:
-        for bn, m in zip(bns, saved):
-            bn.momentum = m
+        for bn in bns:
+            bn.collected = None
         model.train(was_training)
     return True
 
