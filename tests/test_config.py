@@ -1,6 +1,7 @@
 """Typed overrides, config round trips, and the artifact declarations."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
@@ -93,6 +94,28 @@ def test_train_command_reads_the_artifact_settings():
     assert art.id == "fig3d" and cfg.model.name == "bn_lstm" and cfg.seed == 4
     assert cfg.train.epochs == 70 and cfg.data.sampling == "highres"
     assert labels_for(art, cfg) == ("BN-LSTM", "highres")
+
+
+def test_table1_bn_lstm_is_the_authors_input_normalised_lstm():
+    """Table 1's BN-LSTM (and so `plstm train nmnist --model bn`) normalises its inputs over
+    batch and time, as the authors' BN-LSTM layer does (their recurrent-batch-norm reading is
+    --set model.bn=recurrent); the model built from it is an InputBNLSTM."""
+    from plstm_repro.cells import BNLSTM, InputBNLSTM
+    from plstm_repro.training.build import make_model
+
+    for dataset in ("nmnist", "synthetic-nmnist"):
+        cfg, art = resolve_train_config(dataset, "bn", "quick", 0, [])
+        assert cfg.model.bn == "input" and cfg.model.time_scale == 0.01, dataset
+        assert any(c.overrides == {"model.bn": "input"} for c in art.protocol)
+    events = SimpleNamespace(arch="sequence", num_indices=34 * 34)  # what make_model reads
+    assert isinstance(make_model(cfg, 2, 10, events).rnn, InputBNLSTM)
+    own, _ = resolve_train_config("nmnist", "bn", "quick", 0, ["model.bn=recurrent"])
+    assert own.model.bn == "recurrent"
+    assert isinstance(make_model(own, 2, 10, events).rnn, BNLSTM)
+    # the other Table 1 models do not carry the field
+    for model in ("phased", "cnn"):
+        cfg, _ = resolve_train_config("nmnist", model, "quick", 0, [])
+        assert cfg.model.bn == RunConfig().model.bn, model
 
 
 def test_train_command_runs_the_artifacts_variant_of_the_model():

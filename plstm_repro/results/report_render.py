@@ -180,9 +180,10 @@ def declared_lists(art: Artifact) -> list[tuple[str, tuple[str, ...]]]:
     notes = getattr(art, "notes", ())
     if notes:
         out.append(("How the paper was read where it is silent or ambiguous:", notes))
-    if art.protocol:  # the paper-text scale runs the text's reading of these instead
-        out.append((("Where the text is silent or differs from the authors' code, the quick and "
-                     "paper scales follow their code (the paper-text scale, the text):"),
+    if art.protocol:  # a paper-text scale, where there is one, runs the text's reading
+        text = " (the paper-text scale, the text)" if "paper-text" in art.scales else ""
+        out.append(((f"Where the text is silent or differs from {art.protocol_from}, the quick "
+                     f"and paper scales follow it{text}:"),
                     tuple(c.cited() for c in art.protocol)))
     return out
 
