@@ -38,7 +38,7 @@ MODELS = tuple(MODEL_FIELDS)
 FUSION_FIELDS: dict[str, tuple[str, ...]] = {
     "phased_lstm": ("hidden_size", "time_scale", "r_on", "leak", "learn_time", "merged1_tau"),
     "lstm": ("hidden_size", "time_scale"),
-    "bn_lstm": ("hidden_size", "time_scale"),
+    "bn_lstm": ("hidden_size", "time_scale", "bn"),
 }
 ALWAYS = ("data.name", "data.root", "model.name", "seed")  # with every train.* field
 

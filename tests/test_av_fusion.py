@@ -149,6 +149,20 @@ def test_fusion_forward_backward(grid_root, cell):
         assert 500.0 <= float(m2.min()) and float(m2.max()) <= 3000.0
 
 
+def test_bn_lstm_network_is_built_with_the_artifacts_batch_norm(grid_root):
+    """Fig. 6c's BN-LSTM network (and `plstm train grid --model bn`) has the authors'
+    input-normalised layer in every layer; model.bn=recurrent gives Cooijmans et al.'s."""
+    from plstm_repro.cells import BNLSTM, InputBNLSTM
+    from plstm_repro.runner import resolve_train_config
+    from plstm_repro.training.build import make_model
+
+    te = load_split(DataConfig(name="grid", root=str(grid_root)), "test", 0)
+    for sets, cls in (([], InputBNLSTM), (["model.bn=recurrent"], BNLSTM)):
+        cfg, _ = resolve_train_config("grid", "bn", "smoke", 0, sets)
+        model = make_model(cfg, te.input_size, te.num_outputs, te)
+        assert {type(layer) for layer in model.layers.values()} == {cls}, sets
+
+
 def test_fit_trains_the_fusion_network_and_evaluates_per_modality(grid_root, tmp_path):
     from plstm_repro.config import RunConfig, apply_overrides
     from plstm_repro.train import fit

@@ -34,7 +34,7 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
 
     if name == "grid_fusion":
         from .av_fusion import AudioVisualFusion
-        return AudioVisualFusion(num_outputs=num_outputs, **rnn_kwargs)
+        return AudioVisualFusion(num_outputs=num_outputs, bn=bn, **rnn_kwargs)
     name = resolve_model_name(name)
     if name == "cnn":
         return EventFrameCNN(num_outputs=num_outputs, **rnn_kwargs)

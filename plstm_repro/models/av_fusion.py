@@ -115,7 +115,8 @@ class AudioVisualFusion(nn.Module):
     """``forward(video, video_t, video_len, audio, audio_t, audio_len, word_end)`` -> logits
     [B, W, num_outputs], one row per word (see the module's doc).
 
-    ``cell``: "phased_lstm", "lstm" or "bn_lstm". ``clocks``: {"video": (period, origin),
+    ``cell``: "phased_lstm", "lstm" or "bn_lstm" (``bn``: "recurrent", :class:`BNLSTM`, or
+    "input", the authors' :class:`InputBNLSTM`). ``clocks``: {"video": (period, origin),
     "audio": (period, origin)} in ms, the streams' sampling grids (from the data).
     """
 
@@ -123,13 +124,15 @@ class AudioVisualFusion(nn.Module):
                  clocks: dict | None = None, video_hidden: int = 110, audio_hidden: int = 150,
                  merged: tuple[int, int] = (250, 250), r_on: float = 0.05, leak: float = 1e-3,
                  time_scale: float = 1e-3, merged_tau=MERGED_TAU, learn_time: bool = True,
-                 phased_time_input: bool = True):
+                 phased_time_input: bool = True, bn: str = "recurrent"):
         super().__init__()
-        from ..cells import BNLSTM, LSTM, PhasedLSTM
+        from ..cells import BNLSTM, LSTM, InputBNLSTM, PhasedLSTM
 
         if cell not in ("phased_lstm", "lstm", "bn_lstm"):
             raise ValueError(f"grid_fusion: cell must be phased_lstm, lstm or bn_lstm, got "
                              f"{cell!r}")
+        if bn not in ("recurrent", "input"):
+            raise ValueError(f"grid_fusion: bn must be recurrent or input, got {bn!r}")
         self.cell = cell
         # the time (s) as an extra input of every layer: the baselines' input; for the Phased
         # LSTM network a declared choice (Fig. 6c's protocol), the word's position in the
@@ -147,7 +150,9 @@ class AudioVisualFusion(nn.Module):
             if cell == "lstm":
                 self.layers[name] = LSTM(fin, hid, time_scale=time_scale)
             elif cell == "bn_lstm":
-                self.layers[name] = BNLSTM(fin, hid, time_scale=time_scale)
+                # the authors' BN-LSTM (inputs normalised) or the recurrent batch norm
+                bn_cls = InputBNLSTM if bn == "input" else BNLSTM
+                self.layers[name] = bn_cls(fin, hid, time_scale=time_scale)
             elif name in clocks:  # a stream layer: fixed gates on its own samples
                 period, origin = clocks[name]
                 rnn = PhasedLSTM(fin + self.time_input, hid, r_on=STREAM_R_ON, leak=0.0, learn_time=False,

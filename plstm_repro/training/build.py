@@ -33,6 +33,8 @@ def make_model(cfg: RunConfig, input_size: int, num_outputs: int,
         if m.name == "phased_lstm":  # the merged layers' time gates
             kw.update(r_on=m.r_on, leak=m.leak, learn_time=m.learn_time,
                       merged_tau=(m.merged1_tau, MERGED_TAU[1]))
+        elif m.name == "bn_lstm":
+            kw["bn"] = m.bn
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             return build_model("grid_fusion", cell=m.name, num_outputs=num_outputs,
