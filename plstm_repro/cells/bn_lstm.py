@@ -195,7 +195,6 @@ class SeqBatchNorm(nn.Module):
         return (torch.cat([idx[keep], idx[tail][:1]]), torch.cat([mean[keep], pm]),
                 torch.cat([var[keep], pv]), torch.cat([n[keep], total.view(1, 1)]))
 
-
     @torch.no_grad()
     def set_population(self, pending: list) -> None:
         """Each slot's statistics replaced by the moments of ``pending`` at that slot, every
