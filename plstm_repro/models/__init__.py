@@ -30,7 +30,7 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
     ``grid_fusion`` is GRID's audio-visual network (:class:`~.av_fusion.AudioVisualFusion`, ``cell=...``).
     ``bn="input"`` makes ``bn_lstm`` the authors' input-normalised LSTM (:class:`InputBNLSTM`).
     """
-    from ..cells import BNLSTM, LSTM, InputBNLSTM, PhasedGRU, PhasedLSTM
+    from ..cells import BN_LSTMS, LSTM, PhasedGRU, PhasedLSTM
 
     if name == "grid_fusion":
         from .av_fusion import AudioVisualFusion
@@ -38,9 +38,9 @@ def build_model(name: str, input_size: int = 1, num_outputs: int = 2, hidden_siz
     name = resolve_model_name(name)
     if name == "cnn":
         return EventFrameCNN(num_outputs=num_outputs, **rnn_kwargs)
-    if bn not in ("recurrent", "input"):
+    if bn not in BN_LSTMS:
         raise ConfigError(f"model.bn: expected recurrent or input, got {bn!r}")
-    cls = {"lstm": LSTM, "bn_lstm": InputBNLSTM if bn == "input" else BNLSTM,
+    cls = {"lstm": LSTM, "bn_lstm": BN_LSTMS[bn],
            "phased_lstm": PhasedLSTM, "phased_gru": PhasedGRU}
     fin = input_size if embed is None else input_size - 1 + embed[1]
     rnn = cls[name](fin, hidden_size, num_layers=num_layers, **rnn_kwargs)

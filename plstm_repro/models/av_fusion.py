@@ -126,12 +126,12 @@ class AudioVisualFusion(nn.Module):
                  time_scale: float = 1e-3, merged_tau=MERGED_TAU, learn_time: bool = True,
                  phased_time_input: bool = True, bn: str = "recurrent"):
         super().__init__()
-        from ..cells import BNLSTM, LSTM, InputBNLSTM, PhasedLSTM
+        from ..cells import BN_LSTMS, LSTM, PhasedLSTM
 
         if cell not in ("phased_lstm", "lstm", "bn_lstm"):
             raise ValueError(f"grid_fusion: cell must be phased_lstm, lstm or bn_lstm, got "
                              f"{cell!r}")
-        if bn not in ("recurrent", "input"):
+        if bn not in BN_LSTMS:
             raise ValueError(f"grid_fusion: bn must be recurrent or input, got {bn!r}")
         self.cell = cell
         # the time (s) as an extra input of every layer: the baselines' input; for the Phased
@@ -150,9 +150,7 @@ class AudioVisualFusion(nn.Module):
             if cell == "lstm":
                 self.layers[name] = LSTM(fin, hid, time_scale=time_scale)
             elif cell == "bn_lstm":
-                # the authors' BN-LSTM (inputs normalised) or the recurrent batch norm
-                bn_cls = InputBNLSTM if bn == "input" else BNLSTM
-                self.layers[name] = bn_cls(fin, hid, time_scale=time_scale)
+                self.layers[name] = BN_LSTMS[bn](fin, hid, time_scale=time_scale)
             elif name in clocks:  # a stream layer: fixed gates on its own samples
                 period, origin = clocks[name]
                 rnn = PhasedLSTM(fin + self.time_input, hid, r_on=STREAM_R_ON, leak=0.0, learn_time=False,
