@@ -89,7 +89,9 @@ ARTIFACTS: dict[str, Artifact] = {a.id: a for a in (
     stand_in(FIG6C, "fig6c-synthetic", "synthetic-grid",
              "GRID (each word its own audio signature and mouth motion)",
              {"smoke": FIG6C.scales["smoke"],
-              "quick": Scale(1, {"train.epochs": 4}, "every synthetic utterance, 4 epochs"),
+              "quick": Scale(1, {"train.epochs": 4},
+                             "every synthetic utterance (270 / 30 of the generated 3 x 100), "
+                             "4 epochs of 9 batches (36 steps)"),
               "paper": Scale(3, {"train.epochs": 20}, "20 epochs, 3 seeds")}),
     Artifact(
         id="fig2b", paper_ref="Fig. 2b", dataset="", metric="", plot="plot_fig2b",
