@@ -56,6 +56,11 @@ def batch_min_count(mask: Tensor | None, batch: int) -> int:
 INITIAL_SLOTS = 1000  # running-statistics slots allocated up front; more as sequences need them
 
 
+def _stacked(pending: list) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The (step, mean, biased var, count) moments of ``pending``, each concatenated."""
+    return tuple(torch.cat([p[k] for p in pending]) for k in range(4))
+
+
 class SeqBatchNorm(nn.Module):
     """Batch norm over the batch with separate statistics per time step (Cooijmans et al.).
 
@@ -162,11 +167,8 @@ class SeqBatchNorm(nn.Module):
         if self.collected is not None:  # refresh_statistics pools them at the end
             self.collected.extend(pending)
             return
-        idx = torch.cat([p[0] for p in pending])
-        mean = torch.cat([p[1] for p in pending])
-        var = torch.cat([p[2] for p in pending])
-        n = torch.cat([p[3] for p in pending]).unsqueeze(-1)
-        idx, mean, var, n = self._pool_last_slot(idx, mean, var, n)
+        idx, mean, var, n = _stacked(pending)
+        idx, mean, var, n = self._pool_last_slot(idx, mean, var, n.unsqueeze(-1))
         # the biased variance, the one training normalised with: the unbiased one (x B/(B-1))
         # shrinks every normalised value in eval by ~1.6% at B = 32, a change of the network
         # that compounds over thousands of recurrent steps (synthetic N-MNIST, same weights:
@@ -203,16 +205,14 @@ class SeqBatchNorm(nn.Module):
         batch reached with enough samples keep their value."""
         if not pending:
             return
-        idx = torch.cat([p[0] for p in pending])
-        n = torch.cat([p[3] for p in pending]).double()
+        idx, mean, var, n = _stacked(pending)
+        n = n.double()
         S, D = self.running_mean.shape
         total = torch.zeros(S, dtype=torch.float64, device=n.device).index_add_(0, idx, n)
         seen = total > 0
-        for name, k in (("running_mean", 1), ("running_var", 2)):
-            moment = torch.cat([p[k] for p in pending]).double()
+        for target, moment in ((self.running_mean, mean), (self.running_var, var)):
             acc = torch.zeros(S, D, dtype=torch.float64, device=n.device)
-            acc.index_add_(0, idx, moment * n[:, None])
-            target = getattr(self, name)
+            acc.index_add_(0, idx, moment.double() * n[:, None])
             target[seen] = (acc[seen] / total[seen, None]).to(target.dtype)
 
 
