@@ -354,4 +354,3 @@ def test_refresh_statistics_pool_each_step_over_the_batches_that_reach_it():
     refresh_statistics(model, [short, long])
     torch.testing.assert_close(bn.running_mean[20:40], alone[0][20:40])
     torch.testing.assert_close(bn.running_var[20:40], alone[1][20:40])
-
